@@ -1,0 +1,3 @@
+module github.com/encours/encours
+
+go 1.26
