@@ -1,0 +1,47 @@
+# Encours — the two commands a newcomer needs are `make run` and `make test`.
+GO        ?= go
+DATA      ?= ./data
+LISTEN    ?= 127.0.0.1:8080
+BIN       := bin
+PKGS      := ./...
+# Flags for `make test`; CI sets CI=true, which the crash and fault tests read for their
+# short settings.
+TESTFLAGS ?= -race -count=1 -timeout 20m
+
+.PHONY: all build run test lint bench fmt vet deps-check clean
+
+all: build
+
+build:
+	@mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/encoursd ./cmd/encoursd
+	$(GO) build -o $(BIN)/encours ./cmd/encours
+
+## run: build and start the daemon on an embedded store under $(DATA), printing its URL.
+run: build
+	@mkdir -p $(DATA)
+	./$(BIN)/encoursd --data $(DATA) --listen $(LISTEN)
+
+## test: everything CI runs.
+test: lint
+	$(GO) test $(TESTFLAGS) $(PKGS)
+
+## lint: formatting, vet, and the dependency direction of the design (domain imports nothing of ours, ...).
+lint: fmt vet deps-check
+
+fmt:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet $(PKGS)
+
+deps-check:
+	@./scripts/check-deps
+
+## bench: the benchmarks, each reporting its own figures (see README, "Performance").
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 2s -count 3 ./eventstore/... ./projections/...
+
+clean:
+	rm -rf $(BIN)
