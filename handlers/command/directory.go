@@ -1,0 +1,224 @@
+package command
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/encours/encours/domain"
+	"github.com/encours/encours/eventstore"
+)
+
+// idKind is the kind of id the directory maps to a customer.
+type idKind uint8
+
+const (
+	idInvoice idKind = iota
+	idPayment
+	idCreditNote
+	idKinds
+)
+
+// directoryScanPagesMax bounds one catch-up: at ReadLimitMax events a page, a log of up to
+// ten billion events. A longer log is a broken invariant, not a state to loop on forever.
+const directoryScanPagesMax = 1_000_000
+
+// owner is the customer an id belongs to. pending marks a claim made by a command that has
+// not appended yet: it keeps two concurrent commands of two customers from both taking the id.
+type owner struct {
+	customer domain.CustomerID
+	pending  bool
+}
+
+// directory maps invoice, payment and credit-note ids to their customer. It follows the log:
+// catchUp reads every event after the last one it indexed, so it is complete at start (the
+// first catch-up reads the whole log once) and it sees what other processes appended as soon
+// as a lookup misses.
+type directory struct {
+	store eventStore
+
+	catchMu sync.Mutex // one catch-up at a time; never held with a customer lock taken after it
+
+	mu       sync.RWMutex
+	position uint64 // last log position indexed
+	ids      [idKinds]map[string]*owner
+}
+
+func newDirectory(store eventStore) *directory {
+	d := &directory{store: store}
+	for k := range d.ids {
+		d.ids[k] = make(map[string]*owner)
+	}
+	return d
+}
+
+// lookup returns the customer of id, catching up with the log once on a miss.
+func (d *directory) lookup(ctx context.Context, k idKind, id string) (domain.CustomerID, bool, error) {
+	if c, ok := d.committed(k, id); ok {
+		return c, true, nil
+	}
+	if err := d.catchUp(ctx); err != nil {
+		return "", false, err
+	}
+	c, ok := d.committed(k, id)
+	return c, ok, nil
+}
+
+func (d *directory) committed(k idKind, id string) (domain.CustomerID, bool) {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	o, ok := d.ids[k][id]
+	if !ok || o.pending {
+		return "", false
+	}
+	return o.customer, true
+}
+
+// claim reserves id for customer until the command appends (commit) or fails (release).
+// An id owned, or claimed, by another customer is refused with the kind's duplicate code.
+func (d *directory) claim(ctx context.Context, k idKind, id string, customer domain.CustomerID) (*claim, error) {
+	if err := d.catchUp(ctx); err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if o, ok := d.ids[k][id]; ok {
+		if o.customer != customer {
+			return nil, duplicateIDError(k, id)
+		}
+		return &claim{d: d, k: k, id: id}, nil // same customer: Decide judges the duplicate
+	}
+	o := &owner{customer: customer, pending: true}
+	d.ids[k][id] = o
+	return &claim{d: d, k: k, id: id, own: o}, nil
+}
+
+// claim is one reservation; own is nil when the id was already this customer's.
+type claim struct {
+	d   *directory
+	k   idKind
+	id  string
+	own *owner
+}
+
+// commit makes the reservation permanent after a successful append.
+func (c *claim) commit() {
+	if c == nil || c.own == nil {
+		return
+	}
+	c.d.mu.Lock()
+	defer c.d.mu.Unlock()
+	c.own.pending = false
+}
+
+// release drops the reservation after a failed command, unless the log has meanwhile shown
+// the id as someone's (a catch-up replaced the entry).
+func (c *claim) release() {
+	if c == nil || c.own == nil {
+		return
+	}
+	c.d.mu.Lock()
+	defer c.d.mu.Unlock()
+	if c.d.ids[c.k][c.id] == c.own && c.own.pending {
+		delete(c.d.ids[c.k], c.id)
+	}
+}
+
+// duplicateIDError does not name the other customer: one customer's client must not learn
+// who else the id belongs to.
+func duplicateIDError(k idKind, id string) error {
+	switch k {
+	case idInvoice:
+		return domain.FieldErrorf(domain.KindConflict, domain.CodeDuplicateInvoice, "invoice_id", "invoice %s is already recorded for another customer", id)
+	case idPayment:
+		return domain.FieldErrorf(domain.KindConflict, domain.CodeDuplicatePayment, "payment_id", "payment %s is already recorded for another customer", id)
+	default:
+		return domain.FieldErrorf(domain.KindConflict, domain.CodeDuplicateCreditNote, "credit_note_id", "credit note %s is already recorded for another customer", id)
+	}
+}
+
+// catchUp indexes every event after the last one indexed.
+func (d *directory) catchUp(ctx context.Context) error {
+	d.catchMu.Lock()
+	defer d.catchMu.Unlock()
+	d.mu.RLock()
+	from := d.position + 1
+	d.mu.RUnlock()
+	for range directoryScanPagesMax {
+		page, err := d.store.ReadAll(ctx, from, eventstore.ReadLimitMax)
+		if err != nil {
+			return fmt.Errorf("directory: read log from %d: %w", from, err)
+		}
+		if len(page) == 0 {
+			return nil
+		}
+		d.mu.Lock()
+		for i := range page {
+			e := &page[i]
+			if e.Position != from+uint64(i) {
+				d.mu.Unlock()
+				return fmt.Errorf("directory: log position %d, want %d (the store must be gap-free)", e.Position, from+uint64(i))
+			}
+			if err := d.indexLocked(e); err != nil {
+				d.mu.Unlock()
+				return err
+			}
+			d.position = e.Position
+		}
+		d.mu.Unlock()
+		from = page[len(page)-1].Position + 1
+		if len(page) < eventstore.ReadLimitMax {
+			return nil
+		}
+	}
+	panic(fmt.Sprintf("command: directory catch-up read more than %d pages", directoryScanPagesMax))
+}
+
+// idFields is the part of an event's data the directory reads. Decoding only these fields
+// keeps the start-up scan cheap and tolerant of fields it does not need.
+type idFields struct {
+	InvoiceID    string `json:"invoice_id"`
+	PaymentID    string `json:"payment_id"`
+	CreditNoteID string `json:"credit_note_id"`
+}
+
+func (d *directory) indexLocked(e *domain.Envelope) error {
+	customer, ok := strings.CutPrefix(e.Stream, domain.CustomerStreamPrefix)
+	if !ok {
+		return nil
+	}
+	var k idKind
+	switch e.Type {
+	case domain.TypeInvoiceIssued:
+		k = idInvoice
+	case domain.TypePaymentReceived:
+		k = idPayment
+	case domain.TypeCreditNoteIssued:
+		k = idCreditNote
+	default:
+		return nil
+	}
+	var f idFields
+	if err := json.Unmarshal(e.Data, &f); err != nil {
+		// The event was validated when it was appended: data that does not decode means a
+		// damaged store, and deciding on a partial directory would be wrong. The position is
+		// not indexed, so the next catch-up tries again and fails the same way.
+		return fmt.Errorf("directory: event at position %d (%s): %w", e.Position, e.Type, err)
+	}
+	id := [idKinds]string{f.InvoiceID, f.PaymentID, f.CreditNoteID}[k]
+	if id == "" {
+		return nil
+	}
+	switch o, ok := d.ids[k][id]; {
+	case ok && o.customer == domain.CustomerID(customer):
+		o.pending = false
+	case !ok || o.pending:
+		// A pending claim of another customer loses to what the log already holds.
+		d.ids[k][id] = &owner{customer: domain.CustomerID(customer)}
+	}
+	// An id committed to two customers can only come from two processes racing (the store has
+	// no unique index across streams); the first one in the log keeps it.
+	return nil
+}
