@@ -575,6 +575,11 @@ func (s *Service) PaymentCustomer(ctx context.Context, id domain.PaymentID) (dom
 	return s.dir.lookup(ctx, idPayment, string(id))
 }
 
+// CreditNoteCustomer returns the customer a credit-note id belongs to.
+func (s *Service) CreditNoteCustomer(ctx context.Context, id domain.CreditNoteID) (domain.CustomerID, bool, error) {
+	return s.dir.lookup(ctx, idCreditNote, string(id))
+}
+
 // Today returns the service clock's current UTC date: the default business date of a
 // command that gives none.
 func (s *Service) Today() domain.Date { return Today(s.clock) }

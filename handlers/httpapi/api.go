@@ -1,0 +1,207 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/encours/encours/domain"
+	"github.com/encours/encours/eventstore"
+	"github.com/encours/encours/handlers/command"
+)
+
+// requestBodyBytesMax is the default body limit: one event's data is at most 1 MiB (the
+// canonical event limit in domain), so no command needs a larger request.
+const requestBodyBytesMax = 1 << 20
+
+// Options configure the handler. The zero value is usable.
+type Options struct {
+	// Logger receives one line per request and the details of internal errors. Default:
+	// discard.
+	Logger *slog.Logger
+	// MaxBodyBytes bounds a request body (0: 1 MiB); above it the answer is 413.
+	MaxBodyBytes int64
+	// Clock gives "today" for defaulted business dates and as_of. Default: the service's.
+	Clock command.Clock
+	// ManualClock, when set, adds POST /v1/clock {"date": "YYYY-MM-DD"}, which sets it (the
+	// daemon's --clock manual, for tests and demos). It should be the clock the service and
+	// Clock use.
+	ManualClock *command.ManualClock
+	// Actor is recorded in the envelopes of events written through the API until requests
+	// carry an authenticated identity. Default "api".
+	Actor string
+}
+
+// readiness is what /readyz asks of the store beyond Head: the embedded store reports a
+// fail-stop failure through Failed.
+type readiness interface {
+	Failed() error
+}
+
+// api holds the handler's dependencies.
+type api struct {
+	svc          *command.Service
+	store        eventstore.Store
+	log          *slog.Logger
+	clock        command.Clock
+	manual       *command.ManualClock
+	maxBodyBytes int64
+	actor        string
+	mux          *http.ServeMux
+}
+
+// New returns the HTTP handler of API v1 over the command service and the store (read side
+// of the log). It panics when svc or store is nil: a wiring error (style §4).
+func New(svc *command.Service, store eventstore.Store, opts Options) http.Handler {
+	if svc == nil {
+		panic("httpapi.New: nil command service")
+	}
+	if store == nil {
+		panic("httpapi.New: nil event store")
+	}
+	if opts.MaxBodyBytes < 0 {
+		panic("httpapi.New: negative MaxBodyBytes")
+	}
+	a := &api{
+		svc: svc, store: store, log: opts.Logger, clock: opts.Clock, manual: opts.ManualClock,
+		maxBodyBytes: opts.MaxBodyBytes, actor: opts.Actor, mux: http.NewServeMux(),
+	}
+	if a.log == nil {
+		a.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if a.clock == nil {
+		a.clock = svc.Clock()
+	}
+	if a.maxBodyBytes == 0 {
+		a.maxBodyBytes = requestBodyBytesMax
+	}
+	if a.actor == "" {
+		a.actor = "api"
+	}
+	for pattern, build := range a.writeRoutes() {
+		a.mux.Handle(pattern, a.handleWrite(build))
+	}
+	a.mux.HandleFunc("GET /v1/customers/{id}", a.handleCustomer)
+	a.mux.HandleFunc("GET /v1/customers/{id}/events", a.handleCustomerEvents)
+	a.mux.HandleFunc("GET /v1/events", a.handleEvents)
+	a.mux.HandleFunc("GET /healthz", a.handleHealthz)
+	a.mux.HandleFunc("GET /readyz", a.handleReadyz)
+	if a.manual != nil {
+		a.mux.HandleFunc("POST /v1/clock", a.handleSetClock)
+	}
+	return a
+}
+
+// ServeHTTP gives every request a correlation id, answers unknown routes in the API's error
+// shape, recovers from panics and logs one line per request.
+func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	corr := r.Header.Get("X-Correlation-Id")
+	if !validCorrelationID(corr) {
+		corr = newCorrelationID()
+	}
+	w.Header().Set("X-Correlation-Id", corr)
+	r = r.WithContext(context.WithValue(r.Context(), correlationKey{}, corr))
+	sw := &statusWriter{ResponseWriter: w}
+
+	defer func() {
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			a.log.LogAttrs(r.Context(), slog.LevelError, "panic serving request",
+				slog.String("correlation_id", corr), slog.String("method", r.Method),
+				slog.String("path", r.URL.Path), slog.String("panic", fmt.Sprint(p)))
+			if sw.status == 0 {
+				writeJSON(sw, http.StatusInternalServerError, errorBody{Error: errorDetail{Code: codeInternal, Message: "internal error"}})
+			}
+		}
+		a.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+			slog.String("method", r.Method), slog.String("route", r.Pattern),
+			slog.String("path", r.URL.Path), slog.Int("status", sw.status),
+			slog.Duration("duration", time.Since(start)), slog.String("correlation_id", corr))
+	}()
+
+	h, pattern := a.mux.Handler(r)
+	if pattern == "" {
+		a.notRouted(sw, r, h)
+		return
+	}
+	a.mux.ServeHTTP(sw, r)
+}
+
+// notRouted answers a request no route matches: 404, or 405 with Allow when the path exists
+// under other methods (as the mux found), in the API's error shape.
+func (a *api) notRouted(w http.ResponseWriter, r *http.Request, h http.Handler) {
+	probe := &probeWriter{header: http.Header{}}
+	h.ServeHTTP(probe, r)
+	if probe.status == http.StatusMethodNotAllowed {
+		w.Header().Set("Allow", probe.header.Get("Allow"))
+		a.writeError(w, r, domain.Errorf(domain.KindInvalid, codeMethodNotAllowed, "%s is not allowed on %s (allowed: %s)", r.Method, r.URL.Path, probe.header.Get("Allow")))
+		return
+	}
+	a.writeError(w, r, domain.Errorf(domain.KindNotFound, codeRouteNotFound, "no route for %s %s", r.Method, r.URL.Path))
+}
+
+// probeWriter records what the mux's own not-found or not-allowed handler would answer.
+type probeWriter struct {
+	header http.Header
+	status int
+}
+
+func (p *probeWriter) Header() http.Header         { return p.header }
+func (p *probeWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (p *probeWriter) WriteHeader(status int)      { p.status = status }
+
+// statusWriter remembers the status for the access log.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusWriter) WriteHeader(status int) {
+	if s.status == 0 {
+		s.status = status
+	}
+	s.ResponseWriter.WriteHeader(status)
+}
+
+func (s *statusWriter) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection (flush, deadlines).
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+type correlationKey struct{}
+
+// correlationID returns the request's correlation id (set by ServeHTTP).
+func correlationID(ctx context.Context) string {
+	s, _ := ctx.Value(correlationKey{}).(string)
+	return s
+}
+
+// correlationIDBytesMax bounds an accepted X-Correlation-Id; a longer or odd one is replaced
+// by a fresh id rather than refused, so that tracing never costs a request.
+const correlationIDBytesMax = 128
+
+func validCorrelationID(s string) bool {
+	return s != "" && len(s) <= correlationIDBytesMax && visibleASCII(s)
+}
+
+func newCorrelationID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // never fails (Go 1.24+)
+	return hex.EncodeToString(b[:])
+}
+
+// today is the clock's current UTC date.
+func (a *api) today() domain.Date { return command.Today(a.clock) }

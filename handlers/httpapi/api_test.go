@@ -1,0 +1,433 @@
+package httpapi_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// Every write route, in an order a customer's life could take, answers 201 with the
+// stream, its new version, the log position and one event id, and the log grows by exactly
+// the events reported. The customer read then shows the outcome.
+func TestWriteRoutesHappyPath(t *testing.T) {
+	h := newHarness(t)
+	steps := []struct {
+		path, body string
+	}{
+		{"/v1/customers", customerBody("ACME", "EUR", 5_000_000)},
+		{"/v1/customers/ACME/credit-limit", obj("amount", 6_000_000, "reason", "growth", "approved_by", "cfo")},
+		{"/v1/invoices", invoiceBody("ACME", "I1", 100_000)},
+		{"/v1/invoices", invoiceBody("ACME", "I2", 200_000)},
+		{"/v1/invoices", invoiceBody("ACME", "I3", 300_000)},
+		{"/v1/invoices", invoiceBody("ACME", "I4", 50_000)},
+		{"/v1/payments", obj("customer_id", "ACME", "payment_id", "P1", "amount", 150_000, "currency", "EUR",
+			"received_on", "2026-02-10", "allocations", json.RawMessage(`[{"invoice_id":"I1","amount":100000}]`))},
+		{"/v1/payments/P1/allocations", obj("allocations", json.RawMessage(`[{"invoice_id":"I2","amount":50000}]`))},
+		{"/v1/credit-notes", obj("customer_id", "ACME", "credit_note_id", "CN1", "invoice_id", "I4", "amount", 10_000,
+			"currency", "EUR", "issue_date", "2026-02-01", "reason", "discount")},
+		{"/v1/credit-notes", obj("customer_id", "ACME", "credit_note_id", "CN2", "amount", 5_000,
+			"currency", "EUR", "issue_date", "2026-02-01")},
+		{"/v1/credit-notes/CN2/allocations", obj("allocations", json.RawMessage(`[{"invoice_id":"I4","amount":5000}]`))},
+		{"/v1/invoices/I2/dispute", obj("reason", "damaged goods")},
+		{"/v1/invoices/I2/dispute-resolution", obj("outcome", "rejected", "note", "photos show no damage")},
+		{"/v1/customers/ACME/payment-plans", obj("plan_id", "PL1", "invoice_ids", []string{"I2"},
+			"instalments", json.RawMessage(`[{"due_date":"2026-04-01","amount":75000},{"due_date":"2026-05-01","amount":75000}]`))},
+		{"/v1/customers/ACME/promises", obj("promise_id", "PR1", "amount", 35_000, "promised_for", "2026-03-15", "invoice_ids", []string{"I4"})},
+		{"/v1/customers/ACME/reminders", obj("invoice_id", "I3", "level", 1, "channel", "email")},
+		{"/v1/customers/ACME/ratings", obj("agency", "Banque de France", "score", 72, "grade", "4+")},
+		{"/v1/customers/ACME/insurance", obj("insurer", "Allianz Trade", "covered", 3_000_000, "declaration_days", 60)},
+		{"/v1/invoices/I3/write-off", obj("reason", "insolvency")},
+		{"/v1/payments", obj("customer_id", "ACME", "payment_id", "P2", "amount", 20_000, "currency", "EUR", "received_on", "2026-02-20")},
+		{"/v1/payments/P2/reversal", obj("reason", "bounced")},
+		{"/v1/payments/P1/reversal", ""}, // every field optional: an empty body is {}
+	}
+	for i, s := range steps {
+		before := h.head()
+		a := h.mustPost(s.path, s.body)
+		assert.Equal(t, "customer-ACME", a.Stream, s.path)
+		assert.Equal(t, uint64(i+1), a.StreamVersion, s.path)
+		assert.Equal(t, before+1, a.Position, s.path)
+		assert.Len(t, a.EventIDs, 1, s.path)
+		assert.Equal(t, a.Position, h.head(), s.path)
+	}
+
+	var c struct {
+		ID            string `json:"id"`
+		Currency      string `json:"currency"`
+		CreditLimit   int64  `json:"credit_limit"`
+		Exposure      int64  `json:"exposure"`
+		UtilisationBP *int64 `json:"utilisation_bp"`
+		OpenItems     []struct {
+			InvoiceID   string `json:"invoice_id"`
+			OpenAmount  int64  `json:"open_amount"`
+			DaysOverdue int    `json:"days_overdue"`
+		} `json:"open_items"`
+		UnallocatedCash int64  `json:"unallocated_cash"`
+		OpenCredit      int64  `json:"open_credit"`
+		StreamVersion   uint64 `json:"stream_version"`
+		InsuredCover    int64  `json:"insured_cover"`
+		AsOf            string `json:"as_of"`
+	}
+	r := h.get("/v1/customers/ACME")
+	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+	r.decode(t, &c)
+	assert.Equal(t, "ACME", c.ID)
+	assert.Equal(t, int64(6_000_000), c.CreditLimit)
+	assert.Equal(t, uint64(len(steps)), c.StreamVersion)
+	assert.Equal(t, "2026-03-02", c.AsOf)
+	assert.Equal(t, int64(3_000_000), c.InsuredCover)
+	// After both reversals: I1 100 000 and I2 200 000 open again, I4 50 000 − 10 000 − 5 000;
+	// I3 written off; no cash on account; no credit standing.
+	assert.Equal(t, int64(335_000), c.Exposure)
+	require.NotNil(t, c.UtilisationBP)
+	assert.Equal(t, int64(558), *c.UtilisationBP) // 335 000 / 6 000 000 = 5.583 %
+	assert.Equal(t, int64(0), c.UnallocatedCash)
+	assert.Equal(t, int64(0), c.OpenCredit)
+	require.Len(t, c.OpenItems, 3)
+	for _, it := range c.OpenItems {
+		assert.Equal(t, 26, it.DaysOverdue, it.InvoiceID) // due 2026-02-04, as of 2026-03-02
+	}
+
+	r = h.get("/v1/customers/ACME?as_of=2026-02-05")
+	require.Equal(t, http.StatusOK, r.status)
+	r.decode(t, &c)
+	assert.Equal(t, 1, c.OpenItems[0].DaysOverdue)
+
+	r = h.get("/v1/customers/NOPE")
+	assert.Equal(t, http.StatusNotFound, r.status)
+	code, _ := r.errorCode(t)
+	assert.Equal(t, "unknown_customer", code)
+}
+
+// An invoice above the credit limit is recorded — it is a fact — and the answer warns.
+func TestInvoiceAboveLimitWarns(t *testing.T) {
+	h := newHarness(t)
+	h.mustPost("/v1/customers", customerBody("ACME", "EUR", 100_000))
+	a := h.mustPost("/v1/invoices", invoiceBody("ACME", "I1", 150_000))
+	require.Len(t, a.Warnings, 1)
+	assert.Equal(t, "credit_limit_exceeded", a.Warnings[0].Code)
+	a = h.mustPost("/v1/invoices", obj("customer_id", "ACME", "invoice_id", "I2", "number", "N2", "amount", 1,
+		"currency", "EUR", "issue_date", "2026-01-05", "due_date", "2026-06-30"))
+	codes := []string{}
+	for _, w := range a.Warnings {
+		codes = append(codes, w.Code)
+	}
+	assert.ElementsMatch(t, []string{"payment_terms_beyond_legal_cap", "credit_limit_exceeded"}, codes)
+	// A due date from the customer's terms when the request gives none.
+	a = h.mustPost("/v1/invoices", obj("customer_id", "ACME", "invoice_id", "I3", "number", "N3", "amount", 1,
+		"currency", "EUR", "issue_date", "2026-01-05"))
+	r := h.get("/v1/customers/ACME/events?from=" + fmt.Sprint(a.StreamVersion))
+	require.Equal(t, http.StatusOK, r.status)
+	assert.Contains(t, string(r.body), `"due_date":"2026-02-04"`, "net 30 from 2026-01-05")
+}
+
+// A catalogue of bad requests: each gets its status, code and field, and appends nothing.
+func TestBadRequests(t *testing.T) {
+	h := newHarness(t)
+	h.mustPost("/v1/customers", customerBody("ACME", "EUR", 5_000_000))
+	h.mustPost("/v1/customers", customerBody("BETA", "EUR", 5_000_000))
+	h.mustPost("/v1/invoices", invoiceBody("ACME", "I1", 100_000))
+	h.mustPost("/v1/invoices", invoiceBody("BETA", "B1", 100_000))
+	h.mustPost("/v1/payments", obj("customer_id", "ACME", "payment_id", "P1", "amount", 1_000, "currency", "EUR", "received_on", "2026-02-10"))
+
+	invoice := func(kv ...any) string { // an invoice for ACME with fields replaced or added
+		base := map[string]any{"customer_id": "ACME", "invoice_id": "I9", "number": "N9", "amount": json.RawMessage("1000"),
+			"currency": "EUR", "issue_date": "2026-01-05", "due_date": "2026-02-04"}
+		order := []string{"customer_id", "invoice_id", "number", "amount", "currency", "issue_date", "due_date"}
+		for i := 0; i+1 < len(kv); i += 2 {
+			k := kv[i].(string)
+			if _, ok := base[k]; !ok {
+				order = append(order, k)
+			}
+			base[k] = kv[i+1]
+		}
+		var out []any
+		for _, k := range order {
+			if base[k] == nil {
+				continue // nil removes the field
+			}
+			out = append(out, k, base[k])
+		}
+		return obj(out...)
+	}
+	payment := func(allocs string) string {
+		return obj("customer_id", "ACME", "payment_id", "P9", "amount", 500_000, "currency", "EUR",
+			"received_on", "2026-02-10", "allocations", json.RawMessage(allocs))
+	}
+	raw := func(s string) json.RawMessage { return json.RawMessage(s) }
+
+	cases := []struct {
+		name    string
+		path    string
+		body    string
+		headers []string
+		status  int
+		code    string
+		field   string
+	}{
+		{"malformed JSON", "/v1/invoices", `{"customer_id":`, nil, 400, "invalid_json", ""},
+		{"not an object", "/v1/invoices", `[1,2]`, nil, 400, "invalid_json", ""},
+		{"data after the object", "/v1/invoices", invoice() + ` {}`, nil, 400, "invalid_json", ""},
+		{"unknown field", "/v1/invoices", invoice("colour", "red"), nil, 400, "unknown_field", "colour"},
+		{"unknown field in an allocation", "/v1/payments", payment(`[{"invoice_id":"I1","amount":1,"note":"x"}]`), nil, 400, "unknown_field", "note"},
+		{"string amount", "/v1/invoices", invoice("amount", "1000"), nil, 400, "invalid_field", "amount"},
+		{"number where a string goes", "/v1/invoices", invoice("number", raw("42")), nil, 400, "invalid_field", "number"},
+		{"object amount", "/v1/invoices", invoice("amount", raw(`{"amount":1,"currency":"EUR"}`)), nil, 400, "invalid_field", "amount"},
+		{"allocations not a list", "/v1/payments", payment(`5`), nil, 400, "invalid_field", "allocations"},
+		{"float amount", "/v1/invoices", invoice("amount", raw("1000.5")), nil, 400, "invalid_field", "amount"},
+		{"float amount with zero fraction", "/v1/invoices", invoice("amount", raw("1000.0")), nil, 400, "invalid_field", "amount"},
+		{"exponent amount", "/v1/invoices", invoice("amount", raw("1e3")), nil, 400, "invalid_field", "amount"},
+		{"float allocation amount", "/v1/payments", payment(`[{"invoice_id":"I1","amount":1.5}]`), nil, 400, "invalid_field", "allocations[0].amount"},
+		{"overflowing amount", "/v1/invoices", invoice("amount", raw("9223372036854775808")), nil, 400, "amount_overflow", "amount"},
+		{"missing amount", "/v1/invoices", invoice("amount", nil), nil, 400, "missing_field", "amount"},
+		{"null amount", "/v1/invoices", invoice("amount", raw("null")), nil, 400, "missing_field", "amount"},
+		{"missing currency", "/v1/invoices", invoice("currency", nil), nil, 400, "missing_field", "currency"},
+		{"missing customer", "/v1/invoices", invoice("customer_id", nil), nil, 400, "missing_field", "customer_id"},
+		{"missing number", "/v1/invoices", invoice("number", nil), nil, 400, "missing_field", "number"},
+		{"missing issue date", "/v1/invoices", invoice("issue_date", nil), nil, 400, "missing_field", "issue_date"},
+		{"negative amount", "/v1/invoices", invoice("amount", raw("-5")), nil, 422, "amount_not_positive", "amount"},
+		{"zero amount", "/v1/invoices", invoice("amount", raw("0")), nil, 422, "amount_not_positive", "amount"},
+		{"negative payment", "/v1/payments", obj("customer_id", "ACME", "payment_id", "P9", "amount", -1, "currency", "EUR", "received_on", "2026-02-10"), nil, 422, "amount_not_positive", "amount"},
+		{"unknown currency", "/v1/invoices", invoice("currency", "XYZ"), nil, 400, "unknown_currency", "currency"},
+		{"lower-case currency", "/v1/invoices", invoice("currency", "eur"), nil, 400, "unknown_currency", "currency"},
+		{"currency mismatch", "/v1/invoices", invoice("currency", "USD"), nil, 422, "currency_mismatch", "currency"},
+		{"impossible date", "/v1/invoices", invoice("issue_date", "2026-02-30"), nil, 400, "invalid_date", "issue_date"},
+		{"date in another format", "/v1/invoices", invoice("due_date", "04/02/2026"), nil, 400, "invalid_date", "due_date"},
+		{"date as a number", "/v1/invoices", invoice("due_date", raw("20260204")), nil, 400, "invalid_field", "due_date"},
+		{"due before issue", "/v1/invoices", invoice("due_date", "2026-01-04"), nil, 422, "due_before_issue", "due_date"},
+		{"invalid invoice id", "/v1/invoices", invoice("invoice_id", "I 9"), nil, 400, "invalid_id", "invoice_id"},
+		{"unknown customer", "/v1/invoices", invoice("customer_id", "NOPE"), nil, 404, "unknown_customer", "customer_id"},
+		{"unknown customer by path", "/v1/customers/NOPE/ratings", obj("agency", "x", "score", 1), nil, 404, "unknown_customer", "customer_id"},
+		{"unknown invoice by path", "/v1/invoices/NOPE/dispute", `{}`, nil, 404, "unknown_invoice", "invoice_id"},
+		{"unknown payment by path", "/v1/payments/NOPE/reversal", `{}`, nil, 404, "unknown_payment", "payment_id"},
+		{"invalid id in path", "/v1/invoices/I%201/dispute", `{}`, nil, 400, "invalid_id", "id"},
+		{"allocation to an unknown invoice", "/v1/payments", payment(`[{"invoice_id":"NOPE","amount":1}]`), nil, 404, "unknown_invoice", "allocations[0].invoice_id"},
+		{"allocation above the open amount", "/v1/payments", payment(`[{"invoice_id":"I1","amount":100001}]`), nil, 409, "allocation_exceeds_open_amount", "allocations[0].amount"},
+		{"allocation to another customer's invoice", "/v1/payments", payment(`[{"invoice_id":"B1","amount":1}]`), nil, 404, "unknown_invoice", "allocations[0].invoice_id"},
+		{"later allocation above the cash on account", "/v1/payments/P1/allocations", obj("allocations", raw(`[{"invoice_id":"I1","amount":1001}]`)), nil, 409, "allocation_exceeds_unallocated_cash", "allocations"},
+		{"duplicate invoice", "/v1/invoices", invoice("invoice_id", "I1", "number", "other"), nil, 409, "duplicate_invoice", "invoice_id"},
+		{"invoice id of another customer", "/v1/invoices", invoice("invoice_id", "B1", "number", "other"), nil, 409, "duplicate_invoice", "invoice_id"},
+		{"duplicate customer", "/v1/customers", customerBody("ACME", "EUR", 1), nil, 409, "customer_exists", "id"},
+		{"float credit limit", "/v1/customers", strings.Replace(customerBody("NEW", "EUR", 1), `"credit_limit":1`, `"credit_limit":1.5`, 1), nil, 400, "invalid_field", "credit_limit"},
+		{"missing terms", "/v1/customers", obj("id", "NEW", "name", "n", "country", "FR", "currency", "EUR", "credit_limit", 1), nil, 400, "missing_field", "terms_days"},
+		{"wrong content type", "/v1/invoices", invoice(), []string{"Content-Type", "text/plain"}, 415, "unsupported_media_type", ""},
+		{"no content type", "/v1/invoices", invoice(), []string{"Content-Type", ""}, 415, "unsupported_media_type", ""},
+		{"other charset", "/v1/invoices", invoice(), []string{"Content-Type", "application/json; charset=latin1"}, 415, "unsupported_media_type", ""},
+		{"invalid UTF-8", "/v1/invoices", strings.Replace(invoice("number", "N-UTF8"), "-UTF8", "\xff", 1), nil, 400, "invalid_utf8", ""},
+		{"body too large", "/v1/invoices", invoice("number", strings.Repeat("x", 1<<20)), nil, 413, "body_too_large", ""},
+		{"idempotency key with spaces", "/v1/invoices", invoice(), []string{"Idempotency-Key", "a b"}, 400, "invalid_header", "Idempotency-Key"},
+		{"unknown route", "/v1/nothing", `{}`, nil, 404, "route_not_found", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			before := h.head()
+			r := h.post(tc.path, tc.body, tc.headers...)
+			assert.Equal(t, tc.status, r.status, "body %s", r.body)
+			code, field := r.errorCode(t)
+			assert.Equal(t, tc.code, code, "body %s", r.body)
+			assert.Equal(t, tc.field, field, "body %s", r.body)
+			assert.Equal(t, before, h.head(), "a refused write appends nothing")
+			assert.Equal(t, "application/json; charset=utf-8", r.header.Get("Content-Type"))
+		})
+	}
+
+	t.Run("method not allowed", func(t *testing.T) {
+		r := h.do(http.MethodDelete, "/v1/invoices", nil)
+		assert.Equal(t, http.StatusMethodNotAllowed, r.status)
+		code, _ := r.errorCode(t)
+		assert.Equal(t, "method_not_allowed", code)
+		assert.Contains(t, r.header.Get("Allow"), "POST")
+	})
+}
+
+// A retry with the same Idempotency-Key and body gets the first answer byte for byte and
+// appends nothing; the same key with another body is 409 idempotency_key_reused.
+func TestIdempotentRetry(t *testing.T) {
+	h := newHarness(t)
+	h.mustPost("/v1/customers", customerBody("ACME", "EUR", 100_000))
+	body := invoiceBody("ACME", "I1", 150_000) // above the limit: the answer carries a warning
+	first := h.post("/v1/invoices", body, "Idempotency-Key", "erp-I1")
+	require.Equal(t, http.StatusCreated, first.status, "%s", first.body)
+	require.Contains(t, string(first.body), "credit_limit_exceeded")
+	head := h.head()
+
+	again := h.post("/v1/invoices", body, "Idempotency-Key", "erp-I1")
+	assert.Equal(t, http.StatusCreated, again.status)
+	assert.Equal(t, string(first.body), string(again.body))
+	assert.Equal(t, "true", again.header.Get("Idempotent-Replayed"))
+	assert.Equal(t, head, h.head())
+
+	other := h.post("/v1/invoices", invoiceBody("ACME", "I2", 1), "Idempotency-Key", "erp-I1")
+	assert.Equal(t, http.StatusConflict, other.status)
+	code, _ := other.errorCode(t)
+	assert.Equal(t, "idempotency_key_reused", code)
+
+	// The same body on another route is another request.
+	other = h.post("/v1/customers/ACME/ratings", obj("agency", "x", "score", 1), "Idempotency-Key", "erp-I1")
+	assert.Equal(t, http.StatusConflict, other.status)
+	assert.Equal(t, head, h.head())
+
+	// Without a key, the same body is decided again, and refused as a duplicate.
+	dup := h.post("/v1/invoices", body)
+	assert.Equal(t, http.StatusConflict, dup.status)
+	code, _ = dup.errorCode(t)
+	assert.Equal(t, "duplicate_invoice", code)
+}
+
+// Concurrent payments on one customer, each allocating to the same invoice: every answer is
+// 201 or 409 (the invoice was already settled, or the stream moved), nothing else, and the
+// stream's versions and the log's positions stay contiguous.
+func TestConcurrentPaymentsOneCustomer(t *testing.T) {
+	h := newHarness(t)
+	h.mustPost("/v1/customers", customerBody("ACME", "EUR", 5_000_000))
+	h.mustPost("/v1/invoices", invoiceBody("ACME", "I1", 100_000))
+	const clients = 12
+	statuses := make([]int, clients)
+	var wg sync.WaitGroup
+	for i := range clients {
+		wg.Go(func() {
+			allocs := `[{"invoice_id":"I1","amount":40000}]`
+			if i%3 == 0 {
+				allocs = `[]`
+			}
+			r := h.post("/v1/payments", obj("customer_id", "ACME", "payment_id", fmt.Sprintf("P%d", i), "amount", 40_000,
+				"currency", "EUR", "received_on", "2026-02-10", "allocations", json.RawMessage(allocs)))
+			statuses[i] = r.status
+		})
+	}
+	wg.Wait()
+	created := 0
+	for i, s := range statuses {
+		assert.Contains(t, []int{http.StatusCreated, http.StatusConflict}, s, "client %d", i)
+		if s == http.StatusCreated {
+			created++
+		}
+	}
+	assert.GreaterOrEqual(t, created, 3, "at least the two explicit allocations that fit and the payments on account")
+
+	events, err := h.store.ReadStream(context.Background(), "customer-ACME", 1, 1000)
+	require.NoError(t, err)
+	require.Len(t, events, 2+created)
+	for i, e := range events {
+		assert.Equal(t, uint64(i+1), e.StreamVersion)
+	}
+	all, err := h.store.ReadAll(context.Background(), 1, 1000)
+	require.NoError(t, err)
+	for i, e := range all {
+		assert.Equal(t, uint64(i+1), e.Position)
+	}
+}
+
+// /v1/events pages through the whole log with next, without gaps or repeats; the stream
+// read does the same by version; bad parameters are 400.
+func TestEventsPagination(t *testing.T) {
+	h := newHarness(t)
+	h.mustPost("/v1/customers", customerBody("ACME", "EUR", 5_000_000))
+	h.mustPost("/v1/customers", customerBody("BETA", "EUR", 5_000_000))
+	for i := range 5 {
+		h.mustPost("/v1/invoices", invoiceBody("ACME", fmt.Sprintf("A%d", i), 100))
+		h.mustPost("/v1/invoices", invoiceBody("BETA", fmt.Sprintf("B%d", i), 100))
+	}
+	head := h.head()
+	require.Equal(t, uint64(12), head)
+
+	type page struct {
+		Events []struct {
+			EventID       string          `json:"event_id"`
+			Stream        string          `json:"stream"`
+			StreamVersion uint64          `json:"stream_version"`
+			Position      uint64          `json:"position"`
+			Type          string          `json:"type"`
+			Data          json.RawMessage `json:"data"`
+			Hash          string          `json:"hash"`
+			PrevHash      string          `json:"prev_hash"`
+		} `json:"events"`
+		Next uint64  `json:"next"`
+		Head *uint64 `json:"head"`
+	}
+	var seen []uint64
+	next := uint64(1)
+	prevHash := strings.Repeat("0", 64)
+	for range 20 { // bounded: 12 events at 5 a page
+		r := h.get(fmt.Sprintf("/v1/events?from=%d&limit=5", next))
+		require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+		var p page
+		r.decode(t, &p)
+		require.NotNil(t, p.Head)
+		assert.Equal(t, head, *p.Head)
+		for _, e := range p.Events {
+			seen = append(seen, e.Position)
+			assert.Equal(t, prevHash, e.PrevHash, "the chain links position %d", e.Position)
+			prevHash = e.Hash
+		}
+		if len(p.Events) == 0 {
+			assert.Equal(t, next, p.Next)
+			break
+		}
+		next = p.Next
+	}
+	want := make([]uint64, head)
+	for i := range want {
+		want[i] = uint64(i + 1)
+	}
+	assert.Equal(t, want, seen)
+
+	var p page
+	r := h.get("/v1/customers/BETA/events?from=2&limit=2")
+	require.Equal(t, http.StatusOK, r.status)
+	r.decode(t, &p)
+	require.Len(t, p.Events, 2)
+	assert.Equal(t, uint64(2), p.Events[0].StreamVersion)
+	assert.Equal(t, "InvoiceIssued", p.Events[0].Type)
+	assert.Equal(t, uint64(4), p.Next)
+	assert.Nil(t, p.Head)
+
+	for _, q := range []string{"/v1/events?limit=0", "/v1/events?limit=1001", "/v1/events?from=x", "/v1/events?from=-1"} {
+		r := h.get(q)
+		assert.Equal(t, http.StatusBadRequest, r.status, q)
+		code, _ := r.errorCode(t)
+		assert.Equal(t, "invalid_query", code, q)
+	}
+	r = h.get("/v1/events?from=1")
+	r.decode(t, &p)
+	assert.Len(t, p.Events, 12, "default limit 100")
+	r = h.get("/v1/customers/NOPE/events")
+	assert.Equal(t, http.StatusNotFound, r.status)
+}
+
+// Health, readiness, the correlation id, the manual clock, and what a failed store looks
+// like from outside.
+func TestOperations(t *testing.T) {
+	h := newHarness(t)
+	assert.Equal(t, http.StatusOK, h.get("/healthz").status)
+	assert.Equal(t, http.StatusOK, h.get("/readyz").status)
+
+	r := h.do(http.MethodGet, "/healthz", nil, "X-Correlation-Id", "trace-42")
+	assert.Equal(t, "trace-42", r.header.Get("X-Correlation-Id"))
+	r = h.get("/healthz")
+	assert.Regexp(t, `^[0-9a-f]{32}$`, r.header.Get("X-Correlation-Id"))
+
+	// The manual clock sets the default business date.
+	r = h.post("/v1/clock", obj("date", "2026-04-01"))
+	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+	h.mustPost("/v1/customers", customerBody("ACME", "EUR", 1))
+	events, err := h.store.ReadStream(context.Background(), "customer-ACME", 1, 1)
+	require.NoError(t, err)
+	assert.Equal(t, "2026-04-01", events[0].EffectiveOn.String())
+	r = h.post("/v1/clock", obj("date", "2026-13-01"))
+	assert.Equal(t, http.StatusBadRequest, r.status)
+
+	// A closed store: writes are 500 "internal error" with no detail, readiness is 503.
+	require.NoError(t, h.store.Close())
+	r = h.post("/v1/customers", customerBody("BETA", "EUR", 1), "X-Correlation-Id", "corr-closed")
+	assert.Equal(t, http.StatusInternalServerError, r.status)
+	assert.JSONEq(t, `{"error":{"code":"internal","message":"internal error"}}`, string(r.body))
+	assert.Equal(t, http.StatusServiceUnavailable, h.get("/readyz").status)
+}
