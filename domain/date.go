@@ -17,6 +17,17 @@ const dateBias = 1_000_000
 // IsZero reports whether d is the zero value, "no date given".
 func (d Date) IsZero() bool { return d.n == 0 }
 
+// dateFirst and dateLast bound the valid range, 1900-01-01 ..= 2999-12-31.
+var (
+	dateFirst = int32(daysFromCivil(1900, 1, 1)) + dateBias
+	dateLast  = int32(daysFromCivil(2999, 12, 31)) + dateBias
+)
+
+// Valid reports whether d is a date within 1900-01-01 ..= 2999-12-31, the range ParseDate
+// reads back. Arithmetic (AddDays, AddMonths) can step outside it; such a date would marshal
+// but never decode, so Decide refuses it before it reaches an event.
+func (d Date) Valid() bool { return d.n >= dateFirst && d.n <= dateLast }
+
 // DateOf returns the date y-m-d, refusing impossible dates (2025-02-30).
 func DateOf(y int, m time.Month, d int) (Date, error) {
 	if y < 1900 || y > 2999 || m < 1 || m > 12 || d < 1 || d > daysIn(y, m) {

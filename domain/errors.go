@@ -118,4 +118,11 @@ const (
 	CodeUnsupportedSchema        = "unsupported_schema_version"
 	CodeMalformedEvent           = "malformed_event"
 	CodeRatingOutOfRange         = "rating_out_of_range"
+	CodeDateOutOfOrder           = "date_out_of_order"   // a date before the fact it follows (receipt, dispute, agreement)
+	CodeNothingToAllocate        = "nothing_to_allocate" // automatic allocation found no eligible open invoice
+	CodeDuplicatePlan            = "duplicate_plan"
+	CodeDuplicatePromise         = "duplicate_promise"
+	CodeInvoiceDisputed          = "invoice_disputed"  // disputed invoices are excluded from dunning
+	CodeCustomerMismatch         = "customer_mismatch" // KindInternal: the shell folded another customer's stream
+	CodeUnknownCommand           = "unknown_command"   // KindInternal: a command type Decide does not know
 )
