@@ -128,7 +128,9 @@ func DecodeCanonical(b []byte, e *Envelope) error {
 	rest := b[fixed:]
 	next := func(name string, max int) ([]byte, error) {
 		n, k := binary.Uvarint(rest)
-		if k <= 0 || n > uint64(max) || n > uint64(len(rest)-k) {
+		// k must also be the minimal length of n: Uvarint accepts padded encodings (0x80 0x00
+		// for 0), and two byte strings for one event would not be canonical.
+		if k <= 0 || k != uvarintLen(n) || n > uint64(max) || n > uint64(len(rest)-k) {
 			return nil, Errorf(KindInvalid, CodeMalformedEvent, "canonical event: bad length for %s", name)
 		}
 		v := rest[k : k+int(n)]
@@ -161,6 +163,15 @@ func DecodeCanonical(b []byte, e *Envelope) error {
 		return Errorf(KindInvalid, CodeMalformedEvent, "canonical event: %d trailing bytes", len(rest))
 	}
 	return nil
+}
+
+// uvarintLen is the number of bytes binary.AppendUvarint writes for n.
+func uvarintLen(n uint64) int {
+	k := 1
+	for ; n >= 0x80; n >>= 7 {
+		k++
+	}
+	return k
 }
 
 // ChainHash returns SHA-256(prev ‖ canonical), the hash of an event whose canonical bytes are

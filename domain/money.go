@@ -74,10 +74,14 @@ func (m Money) Add(o Money) (Money, error) {
 
 // Sub returns m - o with the same checks as Add.
 func (m Money) Sub(o Money) (Money, error) {
-	if o.Minor == math.MinInt64 {
-		return Money{}, Errorf(KindInvalid, CodeAmountOverflow, "cannot negate %d", o.Minor)
+	if m.Ccy != o.Ccy {
+		return Money{}, Errorf(KindInvalid, CodeCurrencyMismatch, "cannot subtract %s from %s", o.Ccy, m.Ccy)
 	}
-	return m.Add(Money{Minor: -o.Minor, Ccy: o.Ccy})
+	d, ok := subInt64(m.Minor, o.Minor)
+	if !ok {
+		return Money{}, Errorf(KindInvalid, CodeAmountOverflow, "%d - %d overflows", m.Minor, o.Minor)
+	}
+	return Money{Minor: d, Ccy: m.Ccy}, nil
 }
 
 // Neg returns -m; it fails only for the most negative int64.
@@ -146,18 +150,23 @@ func MulDiv(a, b, c int64, mode Rounding) (int64, error) {
 	// Round on the remainder: compare 2r with c without overflowing.
 	half := r >= uc-r // 2r >= c
 	exactHalf := r == uc-r
+	up := false
 	switch mode {
 	case RoundHalfUp:
-		if half {
-			q++
-		}
+		up = half
 	case RoundHalfEven:
-		if half && (!exactHalf || q%2 == 1) {
-			q++
-		}
+		up = half && (!exactHalf || q%2 == 1)
 	case RoundDown:
 	default:
 		panic(fmt.Sprintf("domain: unknown rounding mode %d", mode))
+	}
+	if up {
+		// q can be 2^64-1 here (hi < uc only bounds the truncated quotient): a carry out of
+		// the increment is an overflow, never a silent wrap to zero.
+		var carry uint64
+		if q, carry = bits.Add64(q, 1, 0); carry != 0 {
+			return 0, Errorf(KindInvalid, CodeAmountOverflow, "%d × %d / %d overflows", a, b, c)
+		}
 	}
 	if neg {
 		if q > 1<<63 {
@@ -176,6 +185,15 @@ func absU64(v int64) uint64 {
 		return uint64(-(v + 1)) + 1
 	}
 	return uint64(v)
+}
+
+// subInt64 returns a - b and whether it fits in int64 (b may be math.MinInt64).
+func subInt64(a, b int64) (int64, bool) {
+	d := a - b
+	if (b < 0 && d < a) || (b > 0 && d > a) {
+		return 0, false
+	}
+	return d, true
 }
 
 func addInt64(a, b int64) (int64, bool) {
@@ -257,13 +275,21 @@ func ParseDecimal(s string, decimals int) (int64, error) {
 // UnmarshalJSON refuses floats and strings for the amount: "amount" must be a JSON integer.
 func (m *Money) UnmarshalJSON(b []byte) error {
 	var raw struct {
-		Amount   json.Number `json:"amount"`
-		Currency string      `json:"currency"`
+		Amount   json.RawMessage `json:"amount"`
+		Currency string          `json:"currency"`
 	}
 	if err := json.Unmarshal(b, &raw); err != nil {
 		return FieldErrorf(KindInvalid, CodeInvalidField, "amount", "money must be {\"amount\": integer, \"currency\": code}")
 	}
-	v, err := parseIntegerAmount(raw.Amount)
+	// json.Number alone would also take "5" (a JSON string holding a number): read the raw
+	// token so that only a bare JSON number gets through.
+	if string(raw.Amount) == "null" {
+		raw.Amount = nil // same as absent: missing_field below
+	}
+	if len(raw.Amount) > 0 && raw.Amount[0] == '"' {
+		return FieldErrorf(KindInvalid, CodeInvalidField, "amount", "amount must be a JSON integer, not %s", raw.Amount)
+	}
+	v, err := parseIntegerAmount(json.Number(raw.Amount))
 	if err != nil {
 		return err
 	}

@@ -85,11 +85,25 @@ func (t Terms) String() string {
 	return fmt.Sprintf("terms(%d,%d)", t.Kind, t.Days)
 }
 
-// MarshalJSON writes the ParseTerms form.
-func (t Terms) MarshalJSON() ([]byte, error) { return []byte(strconv.Quote(t.String())), nil }
+// MarshalJSON writes the ParseTerms form, and null for the zero Terms ("not given", as a
+// zero Date), so that whatever UnmarshalJSON accepts encodes back to something it accepts.
+// Other invalid terms are an error rather than a string no decoder reads.
+func (t Terms) MarshalJSON() ([]byte, error) {
+	if t == (Terms{}) {
+		return []byte("null"), nil
+	}
+	if err := t.Validate(); err != nil {
+		return nil, err
+	}
+	return []byte(strconv.Quote(t.String())), nil
+}
 
-// UnmarshalJSON reads the ParseTerms form.
+// UnmarshalJSON reads the ParseTerms form; null is the zero Terms.
 func (t *Terms) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*t = Terms{}
+		return nil
+	}
 	s, err := strconv.Unquote(string(b))
 	if err != nil {
 		return FieldErrorf(KindInvalid, CodeInvalidTerms, "terms", "terms must be a string such as \"net30\"")
