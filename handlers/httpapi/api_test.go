@@ -5,12 +5,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/encours/encours/handlers/command"
+	"github.com/encours/encours/handlers/httpapi"
 )
 
 // Every write route, in an order a customer's life could take, answers 201 with the
@@ -430,4 +434,64 @@ func TestOperations(t *testing.T) {
 	assert.Equal(t, http.StatusInternalServerError, r.status)
 	assert.JSONEq(t, `{"error":{"code":"internal","message":"internal error"}}`, string(r.body))
 	assert.Equal(t, http.StatusServiceUnavailable, h.get("/readyz").status)
+}
+
+// Two command services on one store stand for two API nodes: each one's cached state goes
+// stale when the other appends, so concurrent payments really race in the store. Every
+// answer is 201 or 409 version_conflict (retries exhausted), and the stream stays
+// contiguous with exactly one event per 201.
+func TestConcurrentPaymentsTwoNodes(t *testing.T) {
+	h := newHarness(t)
+	other := httptest.NewServer(httpapi.New(command.New(h.store, h.clock, command.Options{}), h.store, httpapi.Options{Clock: h.clock}))
+	t.Cleanup(other.Close)
+	h.mustPost("/v1/customers", customerBody("ACME", "EUR", 5_000_000))
+	h.mustPost("/v1/invoices", invoiceBody("ACME", "I1", 1_000_000))
+
+	const perNode = 8
+	type answer struct {
+		status int
+		code   string
+	}
+	answers := make([]answer, 2*perNode)
+	var wg sync.WaitGroup
+	for i := range answers {
+		wg.Go(func() {
+			base := h.srv.URL
+			if i%2 == 1 {
+				base = other.URL
+			}
+			body := obj("customer_id", "ACME", "payment_id", fmt.Sprintf("P%d", i), "amount", 1_000,
+				"currency", "EUR", "received_on", "2026-02-10")
+			resp, err := http.Post(base+"/v1/payments", "application/json", strings.NewReader(body))
+			if !assert.NoError(t, err) {
+				return
+			}
+			defer resp.Body.Close()
+			var e struct {
+				Error struct{ Code string } `json:"error"`
+			}
+			_ = json.NewDecoder(resp.Body).Decode(&e)
+			answers[i] = answer{resp.StatusCode, e.Error.Code}
+		})
+	}
+	wg.Wait()
+	created := 0
+	for i, a := range answers {
+		switch a.status {
+		case http.StatusCreated:
+			created++
+		case http.StatusConflict:
+			assert.Equal(t, "version_conflict", a.code, "client %d", i)
+		default:
+			t.Errorf("client %d: status %d (%s), want 201 or 409", i, a.status, a.code)
+		}
+	}
+	assert.Positive(t, created)
+	t.Logf("%d of %d payments appended, %d answered version_conflict", created, len(answers), len(answers)-created)
+	events, err := h.store.ReadStream(context.Background(), "customer-ACME", 1, 1000)
+	require.NoError(t, err)
+	require.Len(t, events, 2+created)
+	for i, e := range events {
+		assert.Equal(t, uint64(i+1), e.StreamVersion)
+	}
 }
