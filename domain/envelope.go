@@ -94,7 +94,7 @@ func AppendCanonical(buf []byte, e *Envelope) []byte {
 	buf = binary.BigEndian.AppendUint64(buf, e.Position)
 	buf = binary.BigEndian.AppendUint64(buf, e.StreamVersion)
 	buf = binary.BigEndian.AppendUint64(buf, uint64(e.RecordedAt.UnixNano()))
-	buf = binary.BigEndian.AppendUint32(buf, uint32(e.EffectiveOn.n))
+	buf = binary.BigEndian.AppendUint32(buf, uint32(e.EffectiveOn.Days()))
 	buf = binary.BigEndian.AppendUint16(buf, e.SchemaVersion)
 	buf = append(buf, e.PrevHash[:]...)
 	for _, s := range [...]string{e.EventID, e.Stream, e.Type, e.Actor, e.CorrelationID, e.CausationID, e.IdempotencyKey} {
@@ -122,7 +122,7 @@ func DecodeCanonical(b []byte, e *Envelope) error {
 	e.Position = binary.BigEndian.Uint64(b[1:])
 	e.StreamVersion = binary.BigEndian.Uint64(b[9:])
 	e.RecordedAt = time.Unix(0, int64(binary.BigEndian.Uint64(b[17:]))).UTC()
-	e.EffectiveOn = Date{n: int32(binary.BigEndian.Uint32(b[25:]))}
+	e.EffectiveOn = DateFromDays(int32(binary.BigEndian.Uint32(b[25:])))
 	e.SchemaVersion = binary.BigEndian.Uint16(b[29:])
 	copy(e.PrevHash[:], b[31:63])
 	rest := b[fixed:]
