@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
+	"reflect"
+	"slices"
 	"sync"
 	"time"
 
@@ -141,7 +143,8 @@ func (s *Service) Warm(ctx context.Context) error { return s.dir.catchUp(ctx) }
 // idempotency_key_reused, and version_conflict after appendRetriesMax lost races. Any other
 // error is internal.
 func (s *Service) Execute(ctx context.Context, cmd domain.Command, meta Meta) (Result, error) {
-	if cmd == nil {
+	cmd, ok := commandValue(cmd)
+	if !ok {
 		return Result{}, errors.New("execute: nil command")
 	}
 	if meta.IdempotencyKey != "" && len(meta.RequestHash) == 0 {
@@ -183,6 +186,23 @@ func (s *Service) Execute(ctx context.Context, cmd domain.Command, meta Meta) (R
 	}
 	claim.commit()
 	return res, nil
+}
+
+// commandValue returns the value a command pointer points to (*domain.IssueInvoice as
+// domain.IssueInvoice), so that the type switches here see one form; ok is false for nil.
+func commandValue(cmd domain.Command) (domain.Command, bool) {
+	if cmd == nil {
+		return nil, false
+	}
+	v := reflect.ValueOf(cmd)
+	if v.Kind() != reflect.Pointer {
+		return cmd, true
+	}
+	if v.IsNil() {
+		return nil, false
+	}
+	c, ok := v.Elem().Interface().(domain.Command)
+	return c, ok
 }
 
 // decideAppend runs the load-decide-append rounds; the caller holds the customer's lock.
@@ -288,16 +308,12 @@ func (s *Service) replayResult(ctx context.Context, stored eventstore.AppendResu
 		return Result{}, fmt.Errorf("replay %s: stored result has %d events at v%d", stored.Stream, n, stored.StreamVersion)
 	}
 	first := stored.StreamVersion - n + 1
-	state := domain.NewCustomer()
 	var events []domain.Event
-	err := s.readStream(ctx, stored.Stream, func(e *domain.Envelope, ev domain.Event) bool {
+	err := s.readStream(ctx, stored.Stream, first, func(e *domain.Envelope, ev domain.Event) bool {
 		if e.StreamVersion > stored.StreamVersion {
 			return false
 		}
-		domain.Evolve(state, ev)
-		if e.StreamVersion >= first {
-			events = append(events, ev)
-		}
+		events = append(events, ev)
 		return true
 	})
 	if err != nil {
@@ -307,7 +323,24 @@ func (s *Service) replayResult(ctx context.Context, stored eventstore.AppendResu
 		return Result{}, fmt.Errorf("replay %s: found %d of the %d events up to v%d", stored.Stream, len(events), n, stored.StreamVersion)
 	}
 	stored.Replayed = true
-	return Result{AppendResult: stored, Events: events, Warnings: warningsFor(state, events)}, nil
+	res := Result{AppendResult: stored, Events: events}
+	if !slices.ContainsFunc(events, func(e domain.Event) bool { return e.EventType() == domain.TypeInvoiceIssued }) {
+		return res, nil // warningsFor needs no state: there is nothing to warn about
+	}
+	// The warnings depend on the state right after the events: fold the stream up to them.
+	state := domain.NewCustomer()
+	err = s.readStream(ctx, stored.Stream, 1, func(e *domain.Envelope, ev domain.Event) bool {
+		if e.StreamVersion > stored.StreamVersion {
+			return false
+		}
+		domain.Evolve(state, ev)
+		return true
+	})
+	if err != nil {
+		return Result{}, err
+	}
+	res.Warnings = warningsFor(state, events)
+	return res, nil
 }
 
 // resolveCustomer fills the customer of a command that names only an invoice or a payment
@@ -361,17 +394,25 @@ func (s *Service) resolveCustomer(ctx context.Context, cmd domain.Command) (doma
 	return cmd, nil
 }
 
-// claimID reserves the new invoice, payment or credit-note id a command introduces.
+// claimID reserves the new invoice, payment or credit-note id a command introduces. A
+// malformed id claims nothing: Decide refuses it with the field named.
 func (s *Service) claimID(ctx context.Context, cmd domain.Command) (*claim, error) {
+	var k idKind
+	var id string
 	switch c := cmd.(type) {
 	case domain.IssueInvoice:
-		return s.dir.claim(ctx, idInvoice, string(c.InvoiceID), c.CustomerID)
+		k, id = idInvoice, string(c.InvoiceID)
 	case domain.RecordPayment:
-		return s.dir.claim(ctx, idPayment, string(c.PaymentID), c.CustomerID)
+		k, id = idPayment, string(c.PaymentID)
 	case domain.IssueCreditNote:
-		return s.dir.claim(ctx, idCreditNote, string(c.CreditNoteID), c.CustomerID)
+		k, id = idCreditNote, string(c.CreditNoteID)
+	default:
+		return nil, nil
 	}
-	return nil, nil
+	if domain.ValidateID(id) != nil {
+		return nil, nil
+	}
+	return s.dir.claim(ctx, k, id, cmd.Customer())
 }
 
 // appendRequest builds the envelopes of events decided at version.
@@ -469,7 +510,7 @@ func (s *Service) forgetLocked(id domain.CustomerID) {
 func (s *Service) fold(ctx context.Context, id domain.CustomerID, keep func(*domain.Envelope) bool) (*domain.Customer, error) {
 	c := domain.NewCustomer()
 	var n uint64
-	err := s.readStream(ctx, domain.CustomerStream(id), func(e *domain.Envelope, ev domain.Event) bool {
+	err := s.readStream(ctx, domain.CustomerStream(id), 1, func(e *domain.Envelope, ev domain.Event) bool {
 		if keep != nil && !keep(e) {
 			return false
 		}
@@ -484,9 +525,9 @@ func (s *Service) fold(ctx context.Context, id domain.CustomerID, keep func(*dom
 	return c, nil
 }
 
-// readStream calls fn with each event of stream in version order until fn returns false.
-func (s *Service) readStream(ctx context.Context, stream string, fn func(*domain.Envelope, domain.Event) bool) error {
-	from := uint64(1)
+// readStream calls fn with each event of stream from version from, in version order, until
+// fn returns false.
+func (s *Service) readStream(ctx context.Context, stream string, from uint64, fn func(*domain.Envelope, domain.Event) bool) error {
 	for range streamPagesMax {
 		page, err := s.store.ReadStream(ctx, stream, from, eventstore.ReadLimitMax)
 		if err != nil {

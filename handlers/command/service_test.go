@@ -86,6 +86,14 @@ func TestExecuteIdempotentReplay(t *testing.T) {
 
 	_, err = s.Execute(context.Background(), invoiceCmd("C1", "I3", 1), Meta{IdempotencyKey: "k-2"})
 	assert.Error(t, err, "a key without a request hash is a caller bug")
+
+	// A replay of a command without invoices reads only its own events.
+	rating := domain.RecordRating{CustomerID: "C1", Agency: "A", Score: 10, On: domain.MustDate("2026-01-03")}
+	r1 := mustExecute(t, s, rating, Meta{IdempotencyKey: "k-3", RequestHash: hashOf("rating")})
+	r2 := mustExecute(t, s, rating, Meta{IdempotencyKey: "k-3", RequestHash: hashOf("rating")})
+	assert.True(t, r2.Replayed)
+	assert.Equal(t, r1.Events, r2.Events)
+	assert.Empty(t, r2.Warnings)
 }
 
 // Concurrent retries with one key: exactly one append, every caller gets the same result.
@@ -185,6 +193,12 @@ func TestDirectory(t *testing.T) {
 	t.Run("dispute names only the invoice", func(t *testing.T) {
 		res := mustExecute(t, s, domain.DisputeInvoice{InvoiceID: "I1", On: domain.MustDate("2026-01-06")}, Meta{})
 		assert.Equal(t, "customer-C1", res.Stream)
+	})
+	t.Run("a command given by pointer resolves the same", func(t *testing.T) {
+		_, err := s.Execute(ctx, &domain.WriteOffInvoice{InvoiceID: "nope", On: domain.MustDate("2026-01-06")}, Meta{})
+		assert.Equal(t, domain.CodeUnknownInvoice, codeOf(err))
+		_, err = s.Execute(ctx, (*domain.IssueInvoice)(nil), Meta{})
+		assert.Error(t, err)
 	})
 	t.Run("reversal names only the payment", func(t *testing.T) {
 		res := mustExecute(t, s, domain.ReversePayment{PaymentID: "P1", On: domain.MustDate("2026-01-11")}, Meta{})
