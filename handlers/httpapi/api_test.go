@@ -487,6 +487,10 @@ func TestConcurrentPaymentsTwoNodes(t *testing.T) {
 		}
 	}
 	assert.Positive(t, created)
+	resp, err := http.Post(other.URL+"/v1/clock", "application/json", strings.NewReader(`{"date":"2026-01-01"}`))
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusNotFound, resp.StatusCode, "no clock route without a manual clock")
 	t.Logf("%d of %d payments appended, %d answered version_conflict", created, len(answers), len(answers)-created)
 	events, err := h.store.ReadStream(context.Background(), "customer-ACME", 1, 1000)
 	require.NoError(t, err)

@@ -141,6 +141,10 @@ type clockRequest struct {
 // handleSetClock serves POST /v1/clock {"date": "YYYY-MM-DD"} under a manual clock: the
 // clock moves to midnight UTC of that date.
 func (a *api) handleSetClock(w http.ResponseWriter, r *http.Request) {
+	if a.manual == nil {
+		a.writeError(w, r, domain.Errorf(domain.KindNotFound, codeRouteNotFound, "POST /v1/clock is served only under a manual clock (encoursd --clock manual)"))
+		return
+	}
 	body, err := a.readBody(w, r)
 	if err != nil {
 		a.writeError(w, r, err)
