@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/encours/encours/domain"
@@ -177,7 +178,18 @@ func validate(ctx context.Context, l Ledger, open func() (io.ReadCloser, error),
 	return rejected, nil
 }
 
-// apply is the second pass: every command of every accepted customer, in file order.
+// Workers of the append pass. Rows of one customer go to one worker, in file order, so a
+// customer's commands apply in the order they were validated; different customers append
+// concurrently and share the store's group commits.
+const (
+	applyWorkers  = 32
+	applyQueueMax = 256 // records waiting per worker; full: the reader waits
+	hashSeedFNV   = 2166136261
+	hashPrimeFNV  = 16777619
+)
+
+// apply is the second pass: every command of every accepted customer, in file order per
+// customer.
 func apply(ctx context.Context, l Ledger, open func() (io.ReadCloser, error), f Format, opts Options, rejected map[domain.CustomerID]bool, rep *Report) error {
 	rc, err := open()
 	if err != nil {
@@ -188,13 +200,42 @@ func apply(ctx context.Context, l Ledger, open func() (io.ReadCloser, error), f 
 	if err != nil {
 		return err
 	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+
+	var mu sync.Mutex // guards rep's counters below
+	count := func(field *int) { mu.Lock(); *field++; mu.Unlock() }
+	queues := make([]chan Record, applyWorkers)
+	var wg sync.WaitGroup
+	for i := range queues {
+		queues[i] = make(chan Record, applyQueueMax)
+		wg.Add(1)
+		go func(q <-chan Record) { // ends when q is closed and drained
+			defer wg.Done()
+			for rec := range q {
+				if ctx.Err() != nil {
+					continue // drain after a failure
+				}
+				res, err := l.Execute(ctx, rec.Command, command.Meta{Actor: opts.Actor, IdempotencyKey: rec.Key, RequestHash: keyHash(rec.Key)})
+				switch {
+				case err == nil && res.Replayed:
+					count(&rep.AlreadyPresent)
+				case err == nil:
+					count(&rep.Appended)
+				case domain.ErrorCode(err) == domain.CodeCustomerExists:
+					count(&rep.Skipped) // registered before this import, by hand or by another file
+				default:
+					cancel(fmt.Errorf("row %d: %w", rec.Row, err))
+				}
+			}
+		}(queues[i])
+	}
+
 	registered := map[domain.CustomerID]bool{}
 	start := time.Now()
 	rows := 0
-	for {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
+read:
+	for ctx.Err() == nil {
 		recs, err := r.Next()
 		if errors.Is(err, io.EOF) {
 			break
@@ -209,33 +250,44 @@ func apply(ctx context.Context, l Ledger, open func() (io.ReadCloser, error), f 
 		for _, rec := range recs {
 			id := rec.Command.Customer()
 			if rejected[id] {
-				rep.Skipped++
+				count(&rep.Skipped)
 				continue
 			}
 			if _, isReg := rec.Command.(domain.RegisterCustomer); isReg {
 				if registered[id] {
-					rep.Skipped++
+					count(&rep.Skipped)
 					continue
 				}
 				registered[id] = true
 			}
-			res, err := l.Execute(ctx, rec.Command, command.Meta{Actor: opts.Actor, IdempotencyKey: rec.Key, RequestHash: keyHash(rec.Key)})
-			switch {
-			case err == nil && res.Replayed:
-				rep.AlreadyPresent++
-			case err == nil:
-				rep.Appended++
-			case domain.ErrorCode(err) == domain.CodeCustomerExists:
-				rep.Skipped++ // registered before this import, by hand or by another file
-			default:
-				return fmt.Errorf("row %d: %w", rec.Row, err)
+			select {
+			case queues[workerOf(id)] <- rec:
+			case <-ctx.Done():
+				break read
 			}
 		}
+	}
+	for _, q := range queues {
+		close(q)
+	}
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil {
+		return err
 	}
 	if opts.Progress != nil {
 		opts.Progress(Progress{Pass: "append", Rows: rows, Elapsed: time.Since(start)})
 	}
 	return nil
+}
+
+// workerOf spreads customers over the workers (FNV-1a of the id).
+func workerOf(id domain.CustomerID) int {
+	h := uint32(hashSeedFNV)
+	for i := 0; i < len(id); i++ {
+		h ^= uint32(id[i])
+		h *= hashPrimeFNV
+	}
+	return int(h % applyWorkers)
 }
 
 // keyHash is the request hash stored with an import key: the key is itself derived from the
