@@ -180,7 +180,7 @@ type replayState struct {
 	// facts were recorded after them (an import of history): the customer is materialised
 	// when its first fact effective at asOf arrives.
 	pending map[domain.CustomerID]domain.CustomerRegistered
-	skipped int // references to facts not in the replay (kept as cash or credit on account)
+	skipped int // references the replay could not follow as recorded (ReplayAdjustments)
 }
 
 // Model is the ledger read model. It is not safe for concurrent use: the engine serialises
@@ -232,6 +232,16 @@ func (m *Model) ReplayedAsOf() (asOf domain.Date, knownAt time.Time, ok bool) {
 		return domain.Date{}, time.Time{}, false
 	}
 	return m.replay.asOf, m.replay.knownAt, true
+}
+
+// ReplayAdjustments returns how many references a replay could not follow as recorded: an
+// allocation to an invoice dated after the as-of date or above what was open then (kept on
+// account or standing), a dispute or write-off of such an invoice. Zero for a live model.
+func (m *Model) ReplayAdjustments() int {
+	if m.replay == nil {
+		return 0
+	}
+	return m.replay.skipped
 }
 
 // Apply applies one envelope. It is idempotent by position: an envelope at or below Position
@@ -544,16 +554,21 @@ func (m *Model) applyInvoice(ci int32, e domain.InvoiceIssued) error {
 	return nil
 }
 
-// allocation is a checked allocation: the invoice index, or -1 when the invoice is not in a
-// replay, and the amount.
+// allocation is a checked allocation: the invoice index (-1 when the invoice is not in a
+// replay), the amount the event names, and the amount that applies to the invoice.
 type allocation struct {
-	inv    int32
-	amount int64
+	inv     int32
+	amount  int64
+	applied int64
 }
 
 // checkAllocations resolves allocations and checks each against the invoice's open amount,
-// counting several allocations to one invoice together.
-func (m *Model) checkAllocations(ci int32, what string, allocs []domain.Allocation, reopen bool) ([]allocation, int64, error) {
+// counting several allocations to one invoice together. In a live model an allocation above
+// the open amount is ErrInconsistent. In a replay the facts are a date-filtered subset, and a
+// backdated payment may name an invoice that, as of the replay date, is not issued or not
+// re-opened yet: only what is open applies there and the rest is the caller's to keep on
+// account (cash) or standing (credit), counted in ReplayAdjustments.
+func (m *Model) checkAllocations(ci int32, what string, allocs []domain.Allocation) ([]allocation, int64, error) {
 	out := make([]allocation, 0, len(allocs))
 	var total int64
 	for _, a := range allocs {
@@ -563,26 +578,28 @@ func (m *Model) checkAllocations(ci int32, what string, allocs []domain.Allocati
 		if a.Amount.Minor <= 0 {
 			return nil, 0, inconsistent("%s: allocation of %d to %s", what, a.Amount.Minor, a.InvoiceID)
 		}
-		ii, ok := m.invoiceOf(ci, a.InvoiceID)
-		if !ok {
-			if !m.lenient() {
-				return nil, 0, inconsistent("%s: allocation to unknown invoice %s", what, a.InvoiceID)
-			}
-			ii = -1
-		}
-		if ii >= 0 && !reopen {
-			taken := a.Amount.Minor
+		al := allocation{inv: -1, amount: a.Amount.Minor}
+		if ii, ok := m.invoiceOf(ci, a.InvoiceID); ok {
+			al.inv = ii
+			taken := int64(0)
 			for _, o := range out {
 				if o.inv == ii {
-					taken += o.amount
+					taken += o.applied
 				}
 			}
-			if v := &m.invoices[ii]; taken > v.open {
-				return nil, 0, inconsistent("%s: %d allocated to invoice %s, open %d", what, taken, v.id, v.open)
+			v := &m.invoices[ii]
+			al.applied = min(al.amount, max(v.open-taken, 0))
+			if al.applied < al.amount && !m.lenient() {
+				return nil, 0, inconsistent("%s: %d allocated to invoice %s, open %d", what, taken+al.amount, v.id, v.open)
 			}
+		} else if !m.lenient() {
+			return nil, 0, inconsistent("%s: allocation to unknown invoice %s", what, a.InvoiceID)
 		}
-		out = append(out, allocation{inv: ii, amount: a.Amount.Minor})
-		total += a.Amount.Minor
+		if al.applied < al.amount {
+			m.replay.skipped++
+		}
+		out = append(out, al)
+		total += al.amount
 	}
 	return out, total, nil
 }
@@ -616,15 +633,19 @@ func (m *Model) applyCreditNote(ci int32, e domain.CreditNoteIssued) error {
 			ii = -1
 		}
 	}
-	if ii < 0 && applied > 0 {
+	switch {
+	case ii < 0 && applied > 0:
 		if !m.lenient() {
 			return inconsistent("credit note %s applies %d to no invoice", e.CreditNoteID, applied)
 		}
 		m.replay.skipped++
 		applied = 0 // as of the replay date the credit stands on account
-	}
-	if ii >= 0 && applied > m.invoices[ii].open {
-		return inconsistent("credit note %s applies %d, invoice %s open %d", e.CreditNoteID, applied, e.InvoiceID, m.invoices[ii].open)
+	case ii >= 0 && applied > m.invoices[ii].open:
+		if !m.lenient() {
+			return inconsistent("credit note %s applies %d, invoice %s open %d", e.CreditNoteID, applied, e.InvoiceID, m.invoices[ii].open)
+		}
+		m.replay.skipped++
+		applied = m.invoices[ii].open
 	}
 	ni := int32(len(m.creditNotes))
 	m.creditNotes = append(m.creditNotes, creditNote{
@@ -646,10 +667,13 @@ func (m *Model) applyPayment(ci int32, e domain.PaymentReceived) error {
 	if err := m.sameCcy(ci, what, e.Amount); err != nil {
 		return err
 	}
+	if err := m.sameCcy(ci, what+" unallocated", e.Unallocated); err != nil && e.Unallocated.Minor != 0 {
+		return err
+	}
 	if _, dup := m.paymentIndex[docKey{ci, string(e.PaymentID)}]; dup {
 		return inconsistent("%s received twice", what)
 	}
-	allocs, total, err := m.checkAllocations(ci, what, e.Allocations, false)
+	allocs, total, err := m.checkAllocations(ci, what, e.Allocations)
 	if err != nil {
 		return err
 	}
@@ -667,13 +691,12 @@ func (m *Model) applyPayment(ci int32, e domain.PaymentReceived) error {
 	c.payments = append(c.payments, pi)
 	c.unallocated += e.Unallocated.Minor
 	for _, a := range allocs {
-		if a.inv < 0 { // replay: the invoice is dated later; the cash stays on account
-			m.replay.skipped++
-			p.unallocated += a.amount
-			c.unallocated += a.amount
-			continue
+		if a.applied > 0 {
+			m.settle(a.inv, entry{amount: a.applied, on: e.ReceivedOn, paidOn: e.ReceivedOn, src: pi, kind: entryCash})
 		}
-		m.settle(a.inv, entry{amount: a.amount, on: e.ReceivedOn, paidOn: e.ReceivedOn, src: pi, kind: entryCash})
+		// Replay: what could not apply as of the replay date stays on account.
+		p.unallocated += a.amount - a.applied
+		c.unallocated += a.amount - a.applied
 	}
 	return nil
 }
@@ -689,21 +712,28 @@ func (m *Model) applyAllocated(ci int32, e domain.PaymentAllocated) error {
 			return m.dangling("allocation from unknown payment %s", e.PaymentID)
 		}
 		p := &m.payments[pi]
-		allocs, total, err := m.checkAllocations(ci, "payment "+string(p.id), e.Allocations, false)
+		allocs, total, err := m.checkAllocations(ci, "payment "+string(p.id), e.Allocations)
 		if err != nil {
 			return err
 		}
-		if total > p.unallocated || p.reversed() {
+		if (total > p.unallocated || p.reversed()) && !m.lenient() {
 			return inconsistent("payment %s: allocating %d, %d on account, reversed %v", p.id, total, p.unallocated, p.reversed())
 		}
 		for _, a := range allocs {
-			if a.inv < 0 {
-				m.replay.skipped++
-				continue // stays on account
+			// Replay: never more than the payment still has on account.
+			applied := min(a.applied, p.unallocated)
+			if p.reversed() {
+				applied = 0
 			}
-			p.unallocated -= a.amount
-			c.unallocated -= a.amount
-			m.settle(a.inv, entry{amount: a.amount, on: e.AllocatedOn, paidOn: p.received, src: pi, kind: entryCash})
+			if applied < a.amount && m.lenient() && a.applied == a.amount {
+				m.replay.skipped++
+			}
+			if applied <= 0 {
+				continue
+			}
+			p.unallocated -= applied
+			c.unallocated -= applied
+			m.settle(a.inv, entry{amount: applied, on: e.AllocatedOn, paidOn: p.received, src: pi, kind: entryCash})
 		}
 		return nil
 	}
@@ -712,21 +742,24 @@ func (m *Model) applyAllocated(ci int32, e domain.PaymentAllocated) error {
 		return m.dangling("allocation from unknown credit note %s", e.CreditNoteID)
 	}
 	n := &m.creditNotes[ni]
-	allocs, total, err := m.checkAllocations(ci, "credit note "+string(n.id), e.Allocations, false)
+	allocs, total, err := m.checkAllocations(ci, "credit note "+string(n.id), e.Allocations)
 	if err != nil {
 		return err
 	}
-	if total > n.standing {
+	if total > n.standing && !m.lenient() {
 		return inconsistent("credit note %s: allocating %d, %d standing", n.id, total, n.standing)
 	}
 	for _, a := range allocs {
-		if a.inv < 0 {
+		applied := min(a.applied, n.standing)
+		if applied < a.amount && m.lenient() && a.applied == a.amount {
 			m.replay.skipped++
+		}
+		if applied <= 0 {
 			continue
 		}
-		n.standing -= a.amount
-		c.standingCredit -= a.amount
-		m.settle(a.inv, entry{amount: a.amount, on: e.AllocatedOn, paidOn: e.AllocatedOn, src: ni, kind: entryCredit})
+		n.standing -= applied
+		c.standingCredit -= applied
+		m.settle(a.inv, entry{amount: applied, on: e.AllocatedOn, paidOn: e.AllocatedOn, src: ni, kind: entryCredit})
 	}
 	return nil
 }
@@ -740,34 +773,61 @@ func (m *Model) applyReversed(ci int32, e domain.PaymentReversed) error {
 	if p.reversed() {
 		return inconsistent("payment %s reversed twice", p.id)
 	}
-	allocs, total, err := m.checkAllocations(ci, "reversal of "+string(p.id), e.Reopened, true)
-	if err != nil {
-		return err
+	what := "reversal of " + string(p.id)
+	type reopen struct {
+		inv    int32
+		amount int64
 	}
-	// What a replay kept on account because the invoice was dated later leaves the account
-	// with the reversal, as the invoice's re-opening would have.
-	removed := e.UnallocatedRemoved.Minor
-	for _, a := range allocs {
-		if a.inv < 0 {
-			removed += a.amount
-		} else if settled := m.settledBy(a.inv, pi); a.amount > settled {
-			return inconsistent("reversal of %s re-opens %d on invoice %s, it settled %d", p.id, a.amount, m.invoices[a.inv].id, settled)
+	var reopens []reopen
+	var total int64
+	settled := map[int32]int64{}
+	for _, a := range e.Reopened {
+		if err := m.sameCcy(ci, what, a.Amount); err != nil {
+			return err
+		}
+		if a.Amount.Minor <= 0 {
+			return inconsistent("%s: re-opens %d on %s", what, a.Amount.Minor, a.InvoiceID)
+		}
+		total += a.Amount.Minor
+		ii, ok := m.invoiceOf(ci, a.InvoiceID)
+		if !ok {
+			if !m.lenient() {
+				return inconsistent("%s: unknown invoice %s", what, a.InvoiceID)
+			}
+			m.replay.skipped++
+			continue
+		}
+		if _, seen := settled[ii]; !seen {
+			settled[ii] = m.settledBy(ii, pi)
+		}
+		r := min(a.Amount.Minor, settled[ii])
+		if r < a.Amount.Minor {
+			if !m.lenient() {
+				return inconsistent("%s re-opens %d on invoice %s, it settled %d", what, a.Amount.Minor, a.InvoiceID, settled[ii])
+			}
+			m.replay.skipped++
+		}
+		settled[ii] -= r
+		if r > 0 {
+			reopens = append(reopens, reopen{ii, r})
 		}
 	}
-	if removed != p.unallocated || total+e.UnallocatedRemoved.Minor != p.amount {
-		return inconsistent("reversal of %s: re-opens %d + removes %d, payment %d with %d on account", p.id, total, e.UnallocatedRemoved.Minor, p.amount, p.unallocated)
+	if total+e.UnallocatedRemoved.Minor != p.amount || (e.UnallocatedRemoved.Minor != p.unallocated && !m.lenient()) {
+		return inconsistent("%s: re-opens %d + removes %d, payment %d with %d on account", what, total, e.UnallocatedRemoved.Minor, p.amount, p.unallocated)
+	}
+	if e.UnallocatedRemoved.Minor != p.unallocated {
+		m.replay.skipped++ // replay: what could not apply as of the replay date leaves with the rest
 	}
 	c := &m.customers[ci]
-	for _, a := range allocs {
-		if a.inv >= 0 {
-			// The bounced cash is owed again, even on an invoice written off since: it comes
-			// back into open items (as domain.Evolve does); the customer's write-off count,
-			// the loss once recognised, stays.
-			m.invoices[a.inv].flags &^= invWrittenOff
-			m.settle(a.inv, entry{amount: -a.amount, on: e.ReversedOn, paidOn: e.ReversedOn, src: pi, kind: entryReopen})
-		}
+	for _, r := range reopens {
+		// The bounced cash is owed again, even on an invoice written off since: it comes
+		// back into open items (as domain.Evolve does); the customer's write-off count,
+		// the loss once recognised, stays.
+		m.invoices[r.inv].flags &^= invWrittenOff
+		m.settle(r.inv, entry{amount: -r.amount, on: e.ReversedOn, paidOn: e.ReversedOn, src: pi, kind: entryReopen})
 	}
-	c.unallocated -= removed
+	// A reversed payment has nothing left on account.
+	c.unallocated -= p.unallocated
 	p.unallocated = 0
 	p.reversedOn = e.ReversedOn
 	c.reversals++
@@ -831,13 +891,18 @@ func (m *Model) applyWriteOff(ci int32, e domain.InvoiceWrittenOff) error {
 		return err
 	}
 	v := &m.invoices[ii]
-	if e.Amount.Minor < 0 || e.Amount.Minor > v.open {
-		return inconsistent("write-off of %d on invoice %s, open %d", e.Amount.Minor, v.id, v.open)
+	amount := e.Amount.Minor
+	if amount < 0 || amount > v.open {
+		if !m.lenient() || amount < 0 {
+			return inconsistent("write-off of %d on invoice %s, open %d", amount, v.id, v.open)
+		}
+		m.replay.skipped++
+		amount = v.open // replay: only what is open as of the replay date can be lost
 	}
 	v.flags |= invWrittenOff
 	m.customers[ci].writeOffs++
-	if e.Amount.Minor > 0 {
-		m.settle(ii, entry{amount: e.Amount.Minor, on: e.WrittenOffOn, paidOn: e.WrittenOffOn, src: -1, kind: entryWriteOff})
+	if amount > 0 {
+		m.settle(ii, entry{amount: amount, on: e.WrittenOffOn, paidOn: e.WrittenOffOn, src: -1, kind: entryWriteOff})
 	}
 	return nil
 }
