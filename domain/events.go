@@ -33,6 +33,8 @@ const (
 	TypeAlertRaised                 = "AlertRaised"
 	TypeAlertResolved               = "AlertResolved"
 	TypeAlertAcknowledged           = "AlertAcknowledged"
+	TypeTokenIssued                 = "TokenIssued"
+	TypeTokenRevoked                = "TokenRevoked"
 )
 
 // Streams. A customer's facts live in one stream so that one expected version guards them all.
@@ -40,6 +42,9 @@ const (
 	CustomerStreamPrefix = "customer-"
 	AlertStreamPrefix    = "alerts-"
 	RatesStream          = "system-rates"
+	// TokensStream holds the API's access tokens (TokenIssued, TokenRevoked): who may record
+	// what is itself an audited fact (Audit/access-control issue).
+	TokensStream = "system-tokens"
 )
 
 // CustomerStream returns the stream of a customer.
@@ -253,6 +258,25 @@ type AlertAcknowledged struct {
 	AckedOn Date   `json:"acked_on"`
 }
 
+// TokenIssued records an API access token (stream system-tokens). Only the SHA-256 of the
+// token is stored: the token itself is shown once, to whoever issued it. Role is one of the
+// API's roles (handlers/auth); IssuedBy is the actor who issued it.
+type TokenIssued struct {
+	TokenID  string `json:"token_id"`
+	Role     string `json:"role"`
+	Name     string `json:"name"`
+	Hash     Hash   `json:"hash"`
+	IssuedBy string `json:"issued_by"`
+	IssuedOn Date   `json:"issued_on"`
+}
+
+// TokenRevoked withdraws a token: from then on it authenticates nothing. It stays in history.
+type TokenRevoked struct {
+	TokenID   string `json:"token_id"`
+	RevokedBy string `json:"revoked_by"`
+	RevokedOn Date   `json:"revoked_on"`
+}
+
 func (e CustomerRegistered) EventType() string          { return TypeCustomerRegistered }
 func (e CreditLimitChanged) EventType() string          { return TypeCreditLimitChanged }
 func (e InvoiceIssued) EventType() string               { return TypeInvoiceIssued }
@@ -272,6 +296,8 @@ func (e ExchangeRatesPublished) EventType() string      { return TypeExchangeRat
 func (e AlertRaised) EventType() string                 { return TypeAlertRaised }
 func (e AlertResolved) EventType() string               { return TypeAlertResolved }
 func (e AlertAcknowledged) EventType() string           { return TypeAlertAcknowledged }
+func (e TokenIssued) EventType() string                 { return TypeTokenIssued }
+func (e TokenRevoked) EventType() string                { return TypeTokenRevoked }
 
 func (e CustomerRegistered) Effective() Date          { return e.RegisteredOn }
 func (e CreditLimitChanged) Effective() Date          { return e.ChangedOn }
@@ -292,6 +318,8 @@ func (e ExchangeRatesPublished) Effective() Date      { return e.RatesOn }
 func (e AlertRaised) Effective() Date                 { return e.RaisedOn }
 func (e AlertResolved) Effective() Date               { return e.ResolvedOn }
 func (e AlertAcknowledged) Effective() Date           { return e.AckedOn }
+func (e TokenIssued) Effective() Date                 { return e.IssuedOn }
+func (e TokenRevoked) Effective() Date                { return e.RevokedOn }
 
 // CurrentSchemaVersion is the schema version every event is written with today. An older
 // version is upcast on read, in DecodeEvent, one place per event type.
@@ -318,6 +346,8 @@ var eventFactories = map[string]func() Event{
 	TypeAlertRaised:                 func() Event { return new(AlertRaised) },
 	TypeAlertResolved:               func() Event { return new(AlertResolved) },
 	TypeAlertAcknowledged:           func() Event { return new(AlertAcknowledged) },
+	TypeTokenIssued:                 func() Event { return new(TokenIssued) },
+	TypeTokenRevoked:                func() Event { return new(TokenRevoked) },
 }
 
 // EventTypes lists every type name of the catalogue.
@@ -395,6 +425,10 @@ func deref(p Event) Event {
 	case *AlertResolved:
 		return *v
 	case *AlertAcknowledged:
+		return *v
+	case *TokenIssued:
+		return *v
+	case *TokenRevoked:
 		return *v
 	}
 	panic("domain: deref of unknown event type")

@@ -44,6 +44,9 @@ func sampleEvents() []domain.Event {
 			Explanation: json.RawMessage(`{"exposure":85000,"limit":100000}`), TriggerPosition: 42, RaisedOn: day("2025-02-03")},
 		domain.AlertResolved{AlertID: "A1", Reason: "exposure back under 80 %", ResolvedOn: day("2025-02-10")},
 		domain.AlertAcknowledged{AlertID: "A1", Comment: "called the customer", AckedOn: day("2025-02-04")},
+		domain.TokenIssued{TokenID: "tok_c2FtcGxlLXRva2Vu", Role: "writer", Name: "erp-sap", Hash: domain.Hash{0: 0xab, 31: 0xcd},
+			IssuedBy: "admin", IssuedOn: day("2025-01-02")},
+		domain.TokenRevoked{TokenID: "tok_c2FtcGxlLXRva2Vu", RevokedBy: "admin", RevokedOn: day("2025-06-30")},
 	}
 }
 
