@@ -1,0 +1,75 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"iter"
+	"time"
+
+	"github.com/encours/encours/domain"
+	"github.com/encours/encours/eventstore"
+	"github.com/encours/encours/projections/ledger"
+)
+
+// Reader reads the log in position order (a narrower eventstore.Store).
+type Reader interface {
+	ReadAll(ctx context.Context, fromPosition uint64, limit int) ([]domain.Envelope, error)
+}
+
+// readPagesMax bounds one sequence: 10^6 pages of eventstore.ReadLimitMax events is 10^10
+// events, beyond any store Encours runs on.
+const readPagesMax = 1_000_000
+
+// Envelopes returns the log from position from on, in position order, read page by page
+// (eventstore.ReadLimitMax at a time). A read error ends the sequence and is stored in *errp.
+func Envelopes(ctx context.Context, src Reader, from uint64, errp *error) iter.Seq[domain.Envelope] {
+	return func(yield func(domain.Envelope) bool) {
+		next := max(from, 1)
+		for range readPagesMax {
+			page, err := src.ReadAll(ctx, next, eventstore.ReadLimitMax)
+			if err != nil {
+				*errp = fmt.Errorf("read log from %d: %w", next, err)
+				return
+			}
+			if len(page) == 0 {
+				return
+			}
+			for _, e := range page {
+				if !yield(e) {
+					return
+				}
+			}
+			next = page[len(page)-1].Position + 1
+		}
+		*errp = fmt.Errorf("read log: more than %d pages", readPagesMax)
+	}
+}
+
+// LedgerAsOf replays the store's log into a fresh ledger as of a business date and as known
+// at an instant (ledger.Replay): the figures accountants ask for with `replay --as-of`.
+func LedgerAsOf(ctx context.Context, src Reader, asOf domain.Date, knownAt time.Time) (*ledger.Model, error) {
+	var readErr error
+	m, err := ledger.Replay(Envelopes(ctx, src, 1, &readErr), asOf, knownAt)
+	if readErr != nil {
+		return nil, readErr
+	}
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// LedgerProjection is the engine configuration of the ledger read model; LedgerVersion is
+// its version constant: bump it whenever the ledger's state or the meaning of its figures
+// changes, so that snapshots made by older code are rebuilt rather than trusted.
+const LedgerVersion = 1
+
+// NewLedgerEngine returns an engine running the ledger read model over src, keeping its
+// snapshot in dir ("" for none).
+func NewLedgerEngine(src Source, dir string, cfg Config[*ledger.Model]) *Engine[*ledger.Model] {
+	cfg.Name = "ledger"
+	cfg.Version = LedgerVersion
+	cfg.New = ledger.New
+	cfg.Dir = dir
+	return New(src, cfg)
+}
