@@ -93,6 +93,24 @@ func TestApplyRefusesInconsistentEvents(t *testing.T) {
 	}
 }
 
+// TestApplyIgnoresSystemStreams: alert and token streams move no money; the ledger only
+// counts their positions, so the engine never stops on them.
+func TestApplyIgnoresSystemStreams(t *testing.T) {
+	l := smallLog(t)
+	data, err := domain.EncodeEvent(domain.AlertAcknowledged{AlertID: "a1", AckedOn: d("2024-01-03")})
+	require.NoError(t, err)
+	alert := domain.Envelope{Stream: domain.AlertStream("A"), Position: 4, Type: domain.TypeAlertAcknowledged,
+		SchemaVersion: domain.CurrentSchemaVersion, EffectiveOn: d("2024-01-03"), Data: data}
+	m := New()
+	for _, e := range l.envs {
+		require.NoError(t, m.Apply(e))
+	}
+	before := dump(m)
+	require.NoError(t, m.Apply(alert))
+	assert.Equal(t, uint64(4), m.Position())
+	assert.Equal(t, before, dump(m))
+}
+
 func TestReplayFiltersByDateAndKnowledge(t *testing.T) {
 	l := smallLog(t)
 	recorded := l.envs[2].RecordedAt
