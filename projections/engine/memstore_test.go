@@ -42,11 +42,15 @@ func (s *memStore) Append(_ context.Context, req eventstore.AppendRequest) (even
 	if req.ExpectedVersion != eventstore.AnyVersion && uint64(req.ExpectedVersion) != s.versions[req.Stream] {
 		return eventstore.AppendResult{}, eventstore.ErrWrongVersion
 	}
+	for _, e := range req.Events {
+		if e.Stream != req.Stream {
+			return eventstore.AppendResult{}, eventstore.ErrInvalidAppend
+		}
+	}
 	res := eventstore.AppendResult{Stream: req.Stream}
 	for _, e := range req.Events {
 		s.clock = s.clock.Add(time.Millisecond)
 		s.versions[req.Stream]++
-		e.Stream = req.Stream
 		e.StreamVersion = s.versions[req.Stream]
 		e.Position = uint64(len(s.envs) + 1)
 		e.RecordedAt = s.clock
@@ -172,7 +176,7 @@ func appendEvents(t testing.TB, s eventstore.Store, cust domain.CustomerID, evs 
 		_, err = s.Append(context.Background(), eventstore.AppendRequest{
 			Stream: stream, ExpectedVersion: eventstore.AnyVersion,
 			Events: []domain.Envelope{{
-				EventID: fmt.Sprintf("%s-%s-%d", cust, ev.EventType(), time.Now().UnixNano()), Type: ev.EventType(),
+				Stream: stream, EventID: fmt.Sprintf("%s-%s-%d", cust, ev.EventType(), time.Now().UnixNano()), Type: ev.EventType(),
 				SchemaVersion: domain.CurrentSchemaVersion, EffectiveOn: ev.Effective(), Actor: "test", Data: data,
 			}},
 		})
