@@ -17,9 +17,10 @@ build:
 	$(GO) build -o $(BIN)/encoursd ./cmd/encoursd
 	$(GO) build -o $(BIN)/encours ./cmd/encours
 
-## run: build and start the daemon on an embedded store under $(DATA), printing its URL.
+## run: build and start the daemon on an embedded store under $(DATA), printing its URL. On
+## the first start (no $(DATA) yet) it imports the IBM sample and a demo portfolio.
 run: build
-	@mkdir -p $(DATA)
+	@./scripts/first-start $(DATA) $(BIN)
 	./$(BIN)/encoursd --data $(DATA) --listen $(LISTEN)
 
 ## test: everything CI runs.

@@ -178,15 +178,92 @@ func validate(ctx context.Context, l Ledger, open func() (io.ReadCloser, error),
 	return rejected, nil
 }
 
-// Workers of the append pass. Rows of one customer go to one worker, in file order, so a
-// customer's commands apply in the order they were validated; different customers append
+// Workers of an Applier. Records of one customer go to one worker, in submission order, so
+// a customer's commands apply in the order they were validated; different customers append
 // concurrently and share the store's group commits.
 const (
 	applyWorkers  = 32
-	applyQueueMax = 256 // records waiting per worker; full: the reader waits
+	applyQueueMax = 256 // records waiting per worker; full: Submit waits
 	hashSeedFNV   = 2166136261
 	hashPrimeFNV  = 16777619
 )
+
+// Counts say what an Applier did.
+type Counts struct {
+	Appended       int // commands that appended events
+	AlreadyPresent int // commands whose idempotency key had been used: nothing appended
+	Skipped        int // registrations of customers that already existed
+}
+
+// Applier appends records through a Ledger concurrently across customers and in order
+// within each. The first failure stops it; Close reports it.
+type Applier struct {
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	queues []chan Record
+	wg     sync.WaitGroup
+	mu     sync.Mutex // guards counts
+	counts Counts
+}
+
+// NewApplier starts the workers; they end at Close. actor is recorded on every event.
+func NewApplier(ctx context.Context, l Ledger, actor string) *Applier {
+	if l == nil {
+		panic("ingest: NewApplier needs a ledger")
+	}
+	a := &Applier{queues: make([]chan Record, applyWorkers)}
+	a.ctx, a.cancel = context.WithCancelCause(ctx)
+	for i := range a.queues {
+		a.queues[i] = make(chan Record, applyQueueMax)
+		a.wg.Add(1)
+		go a.work(l, actor, a.queues[i]) // ends when its queue is closed and drained
+	}
+	return a
+}
+
+func (a *Applier) work(l Ledger, actor string, q <-chan Record) {
+	defer a.wg.Done()
+	for rec := range q {
+		if a.ctx.Err() != nil {
+			continue // drain after a failure
+		}
+		res, err := l.Execute(a.ctx, rec.Command, command.Meta{Actor: actor, IdempotencyKey: rec.Key, RequestHash: keyHash(rec.Key)})
+		a.mu.Lock()
+		switch {
+		case err == nil && res.Replayed:
+			a.counts.AlreadyPresent++
+		case err == nil:
+			a.counts.Appended++
+		case domain.ErrorCode(err) == domain.CodeCustomerExists:
+			a.counts.Skipped++ // registered before, by hand or by another file
+		default:
+			a.cancel(fmt.Errorf("row %d: %w", rec.Row, err))
+		}
+		a.mu.Unlock()
+	}
+}
+
+// Submit queues one record; it waits while the customer's worker is busy and returns the
+// failure that stopped the Applier, if any.
+func (a *Applier) Submit(rec Record) error {
+	select {
+	case a.queues[workerOf(rec.Command.Customer())] <- rec:
+		return nil
+	case <-a.ctx.Done():
+		return context.Cause(a.ctx)
+	}
+}
+
+// Close waits for every queued record and returns the counts and the first failure.
+func (a *Applier) Close() (Counts, error) {
+	for _, q := range a.queues {
+		close(q)
+	}
+	a.wg.Wait()
+	err := context.Cause(a.ctx)
+	a.cancel(nil)
+	return a.counts, err
+}
 
 // apply is the second pass: every command of every accepted customer, in file order per
 // customer.
@@ -200,42 +277,13 @@ func apply(ctx context.Context, l Ledger, open func() (io.ReadCloser, error), f 
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-
-	var mu sync.Mutex // guards rep's counters below
-	count := func(field *int) { mu.Lock(); *field++; mu.Unlock() }
-	queues := make([]chan Record, applyWorkers)
-	var wg sync.WaitGroup
-	for i := range queues {
-		queues[i] = make(chan Record, applyQueueMax)
-		wg.Add(1)
-		go func(q <-chan Record) { // ends when q is closed and drained
-			defer wg.Done()
-			for rec := range q {
-				if ctx.Err() != nil {
-					continue // drain after a failure
-				}
-				res, err := l.Execute(ctx, rec.Command, command.Meta{Actor: opts.Actor, IdempotencyKey: rec.Key, RequestHash: keyHash(rec.Key)})
-				switch {
-				case err == nil && res.Replayed:
-					count(&rep.AlreadyPresent)
-				case err == nil:
-					count(&rep.Appended)
-				case domain.ErrorCode(err) == domain.CodeCustomerExists:
-					count(&rep.Skipped) // registered before this import, by hand or by another file
-				default:
-					cancel(fmt.Errorf("row %d: %w", rec.Row, err))
-				}
-			}
-		}(queues[i])
-	}
-
+	a := NewApplier(ctx, l, opts.Actor)
 	registered := map[domain.CustomerID]bool{}
 	start := time.Now()
 	rows := 0
+	var submitErr error
 read:
-	for ctx.Err() == nil {
+	for {
 		recs, err := r.Next()
 		if errors.Is(err, io.EOF) {
 			break
@@ -250,28 +298,26 @@ read:
 		for _, rec := range recs {
 			id := rec.Command.Customer()
 			if rejected[id] {
-				count(&rep.Skipped)
+				rep.Skipped++
 				continue
 			}
 			if _, isReg := rec.Command.(domain.RegisterCustomer); isReg {
 				if registered[id] {
-					count(&rep.Skipped)
+					rep.Skipped++
 					continue
 				}
 				registered[id] = true
 			}
-			select {
-			case queues[workerOf(id)] <- rec:
-			case <-ctx.Done():
+			if submitErr = a.Submit(rec); submitErr != nil {
 				break read
 			}
 		}
 	}
-	for _, q := range queues {
-		close(q)
-	}
-	wg.Wait()
-	if err := context.Cause(ctx); err != nil {
+	counts, err := a.Close()
+	rep.Appended += counts.Appended
+	rep.AlreadyPresent += counts.AlreadyPresent
+	rep.Skipped += counts.Skipped
+	if err != nil {
 		return err
 	}
 	if opts.Progress != nil {
