@@ -83,15 +83,9 @@ func New(svc *command.Service, store eventstore.Store, opts Options) http.Handle
 	if a.actor == "" {
 		a.actor = "api"
 	}
-	for pattern, build := range a.writeRoutes() {
-		a.mux.Handle(pattern, a.handleWrite(build))
+	for _, rt := range a.routes() {
+		a.mux.Handle(rt.pattern, rt.handler)
 	}
-	a.mux.HandleFunc("GET /v1/customers/{id}", a.handleCustomer)
-	a.mux.HandleFunc("GET /v1/customers/{id}/events", a.handleCustomerEvents)
-	a.mux.HandleFunc("GET /v1/events", a.handleEvents)
-	a.mux.HandleFunc("GET /healthz", a.handleHealthz)
-	a.mux.HandleFunc("GET /readyz", a.handleReadyz)
-	a.mux.HandleFunc("POST /v1/clock", a.handleSetClock) // 404 unless the clock is manual
 	return a
 }
 

@@ -165,28 +165,6 @@ type insuranceRequest struct {
 // builder turns a request into a command; body has passed readBody.
 type builder func(ctx context.Context, r *http.Request, body []byte) (domain.Command, error)
 
-// writeRoutes maps each write route to its builder.
-func (a *api) writeRoutes() map[string]builder {
-	return map[string]builder{
-		"POST /v1/customers":                        a.buildRegisterCustomer,
-		"POST /v1/customers/{id}/credit-limit":      a.buildChangeCreditLimit,
-		"POST /v1/invoices":                         a.buildIssueInvoice,
-		"POST /v1/payments":                         a.buildRecordPayment,
-		"POST /v1/credit-notes":                     a.buildIssueCreditNote,
-		"POST /v1/payments/{id}/reversal":           a.buildReversePayment,
-		"POST /v1/payments/{id}/allocations":        a.buildAllocatePayment,
-		"POST /v1/credit-notes/{id}/allocations":    a.buildAllocateCreditNote,
-		"POST /v1/invoices/{id}/dispute":            a.buildDisputeInvoice,
-		"POST /v1/invoices/{id}/dispute-resolution": a.buildResolveDispute,
-		"POST /v1/invoices/{id}/write-off":          a.buildWriteOffInvoice,
-		"POST /v1/customers/{id}/payment-plans":     a.buildAgreePaymentPlan,
-		"POST /v1/customers/{id}/promises":          a.buildRecordPromise,
-		"POST /v1/customers/{id}/reminders":         a.buildSendReminder,
-		"POST /v1/customers/{id}/ratings":           a.buildRecordRating,
-		"POST /v1/customers/{id}/insurance":         a.buildChangeInsuranceCover,
-	}
-}
-
 // handleWrite is the shell of every write route: idempotency key, body, command, Execute,
 // and the 201 answer {"stream", "stream_version", "position", "event_ids"[, "warnings"]}.
 func (a *api) handleWrite(build builder) http.HandlerFunc {
