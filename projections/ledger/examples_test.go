@@ -174,6 +174,7 @@ func buildDoc(t *testing.T, where string, m *Model, at domain.Date, ec exampleCo
 	require.NoError(t, err, where)
 	out["penalties"], err = Penalties(m, Portfolio(), at, ec.policy)
 	require.NoError(t, err, where)
+	out["totals"] = m.Totals()
 	out["lme"] = PaymentTermFindings(m, Portfolio(), at)
 	out["deadlines"] = InsuranceDeadlines(m, Portfolio(), at, ec.warnDays)
 	out["forecast"], err = CashForecast(m, Portfolio(), at, ec.forecastWeeks)

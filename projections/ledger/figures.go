@@ -29,6 +29,7 @@ var ErrUnknownCustomer = errors.New("unknown customer")
 // sector, country and portfolio; by currency for the per-currency view).
 type Dimension uint8
 
+// The dimensions.
 const (
 	ByPortfolio Dimension = iota // every customer
 	ByCustomer
@@ -839,12 +840,16 @@ func (m *Model) ReportingCurrency() domain.Currency { return m.reporting }
 // ComputeFigures returns the figures of scope s at asOf. The model should hold what was known
 // at asOf: the live model for today, or Replay(…, asOf, knownAt) for another date.
 func ComputeFigures(m *Model, s Scope, asOf domain.Date, cfg Config) (Figures, error) {
+	keep := func(c *customer) bool { return s.has(c) }
 	if s.By == ByCustomer {
-		if _, ok := m.customerIndex[domain.CustomerID(s.Key)]; !ok {
+		ci, ok := m.customerIndex[domain.CustomerID(s.Key)]
+		if !ok {
 			return Figures{}, fmt.Errorf("ledger: customer %q: %w", s.Key, ErrUnknownCustomer)
 		}
+		one := &m.customers[ci]
+		keep = func(c *customer) bool { return c == one }
 	}
-	out, err := m.figures(s.By, func(c *customer) bool { return s.has(c) }, asOf, cfg)
+	out, err := m.figures(s.By, keep, asOf, cfg)
 	if err != nil {
 		return Figures{}, err
 	}

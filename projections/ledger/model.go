@@ -200,6 +200,8 @@ type Model struct {
 	paymentIndex    map[docKey]int32
 	creditNoteIndex map[docKey]int32
 
+	totals map[domain.Currency]*totals // the portfolio aggregates, per currency
+
 	reporting domain.Currency // from ExchangeRatesPublished
 	rates     map[domain.Currency][]ratePoint
 
@@ -216,7 +218,66 @@ func New() *Model {
 		creditNoteIndex: make(map[docKey]int32),
 		rates:           make(map[domain.Currency][]ratePoint),
 		strs:            make(map[string]string),
+		totals:          make(map[domain.Currency]*totals),
 	}
+}
+
+// totals are the running sums of one currency's customers: the portfolio aggregates, kept
+// by Apply so that the portfolio's exposure is O(1) to read (dashboards, metrics), and
+// re-derived by check.
+type totals struct {
+	customers      int
+	openInvoices   int64
+	unallocated    int64
+	standingCredit int64
+}
+
+func (m *Model) totalsOf(ccy domain.Currency) *totals {
+	t := m.totals[ccy]
+	if t == nil {
+		t = &totals{}
+		m.totals[ccy] = t
+	}
+	return t
+}
+
+// move changes a customer's running totals, and the portfolio's with them: every change of
+// open invoices, unallocated cash or standing credit goes through here.
+func (m *Model) move(ci int32, open, unallocated, standing int64) {
+	c := &m.customers[ci]
+	c.openInvoices += open
+	c.unallocated += unallocated
+	c.standingCredit += standing
+	t := m.totalsOf(c.currency)
+	t.openInvoices += open
+	t.unallocated += unallocated
+	t.standingCredit += standing
+}
+
+// Totals are the portfolio's running aggregates in one currency (design §Metrics, exposure:
+// open invoice amounts − unallocated cash − open credit notes), read in O(1).
+type Totals struct {
+	Currency        domain.Currency `json:"currency"`
+	Customers       int             `json:"customers"`
+	OpenInvoices    domain.Money    `json:"open_invoices"`
+	UnallocatedCash domain.Money    `json:"unallocated_cash"`
+	OpenCreditNotes domain.Money    `json:"open_credit_notes"`
+	Exposure        domain.Money    `json:"exposure"`
+}
+
+// Totals returns the portfolio's running aggregates, one per currency, sorted.
+func (m *Model) Totals() []Totals {
+	out := make([]Totals, 0, len(m.totals))
+	for _, ccy := range sortedCurrencies(m.totals) {
+		t := m.totals[ccy]
+		out = append(out, Totals{
+			Currency: ccy, Customers: t.customers,
+			OpenInvoices: money(t.openInvoices, ccy), UnallocatedCash: money(t.unallocated, ccy),
+			OpenCreditNotes: money(t.standingCredit, ccy),
+			Exposure:        money(t.openInvoices-t.unallocated-t.standingCredit, ccy),
+		})
+	}
+	return out
 }
 
 // Position returns the position of the last envelope applied (0: none).
@@ -372,6 +433,7 @@ func (m *Model) register(r domain.CustomerRegistered) int32 {
 		registeredOn: r.RegisteredOn,
 	})
 	m.customerIndex[m.customers[ci].id] = ci
+	m.totalsOf(m.customers[ci].currency).customers++
 	return ci
 }
 
@@ -555,7 +617,7 @@ func (m *Model) applyInvoice(ci int32, e domain.InvoiceIssued) error {
 	m.invoiceIndex[docKey{ci, string(id)}] = ii
 	c := &m.customers[ci]
 	c.invoices = append(c.invoices, ii)
-	c.openInvoices += e.Amount.Minor
+	m.move(ci, e.Amount.Minor, 0, 0)
 	return nil
 }
 
@@ -613,7 +675,7 @@ func (m *Model) settle(ii int32, en entry) {
 	v := &m.invoices[ii]
 	v.entries = append(v.entries, en)
 	v.open -= en.amount
-	m.customers[v.cust].openInvoices -= en.amount
+	m.move(v.cust, -en.amount, 0, 0)
 	invariant(v.open >= 0 || en.kind == entryReopen, "invoice %s open %d after %d", v.id, v.open, en.amount)
 }
 
@@ -660,7 +722,7 @@ func (m *Model) applyCreditNote(ci int32, e domain.CreditNoteIssued) error {
 	m.creditNoteIndex[docKey{ci, string(m.creditNotes[ni].id)}] = ni
 	c := &m.customers[ci]
 	c.creditNotes = append(c.creditNotes, ni)
-	c.standingCredit += e.Amount.Minor - applied
+	m.move(ci, 0, 0, e.Amount.Minor-applied)
 	if applied > 0 {
 		m.settle(ii, entry{amount: applied, on: e.IssueDate, paidOn: e.IssueDate, src: ni, kind: entryCredit})
 	}
@@ -694,14 +756,14 @@ func (m *Model) applyPayment(ci int32, e domain.PaymentReceived) error {
 	m.paymentIndex[docKey{ci, string(p.id)}] = pi
 	c := &m.customers[ci]
 	c.payments = append(c.payments, pi)
-	c.unallocated += e.Unallocated.Minor
+	m.move(ci, 0, e.Unallocated.Minor, 0)
 	for _, a := range allocs {
 		if a.applied > 0 {
 			m.settle(a.inv, entry{amount: a.applied, on: e.ReceivedOn, paidOn: e.ReceivedOn, src: pi, kind: entryCash})
 		}
 		// Replay: what could not apply as of the replay date stays on account.
 		p.unallocated += a.amount - a.applied
-		c.unallocated += a.amount - a.applied
+		m.move(ci, 0, a.amount-a.applied, 0)
 	}
 	return nil
 }
@@ -710,7 +772,6 @@ func (m *Model) applyAllocated(ci int32, e domain.PaymentAllocated) error {
 	if (e.PaymentID == "") == (e.CreditNoteID == "") {
 		return inconsistent("allocation on %s names payment %q and credit note %q", e.AllocatedOn, e.PaymentID, e.CreditNoteID)
 	}
-	c := &m.customers[ci]
 	if e.PaymentID != "" {
 		pi, ok := m.paymentIndex[docKey{ci, string(e.PaymentID)}]
 		if !ok {
@@ -737,7 +798,7 @@ func (m *Model) applyAllocated(ci int32, e domain.PaymentAllocated) error {
 				continue
 			}
 			p.unallocated -= applied
-			c.unallocated -= applied
+			m.move(ci, 0, -applied, 0)
 			m.settle(a.inv, entry{amount: applied, on: e.AllocatedOn, paidOn: p.received, src: pi, kind: entryCash})
 		}
 		return nil
@@ -763,7 +824,7 @@ func (m *Model) applyAllocated(ci int32, e domain.PaymentAllocated) error {
 			continue
 		}
 		n.standing -= applied
-		c.standingCredit -= applied
+		m.move(ci, 0, 0, -applied)
 		m.settle(a.inv, entry{amount: applied, on: e.AllocatedOn, paidOn: e.AllocatedOn, src: ni, kind: entryCredit})
 	}
 	return nil
@@ -832,7 +893,7 @@ func (m *Model) applyReversed(ci int32, e domain.PaymentReversed) error {
 		m.settle(r.inv, entry{amount: -r.amount, on: e.ReversedOn, paidOn: e.ReversedOn, src: pi, kind: entryReopen})
 	}
 	// A reversed payment has nothing left on account.
-	c.unallocated -= p.unallocated
+	m.move(ci, 0, -p.unallocated, 0)
 	p.unallocated = 0
 	p.reversedOn = e.ReversedOn
 	c.reversals++
@@ -915,6 +976,26 @@ func (m *Model) applyWriteOff(ci int32, e domain.InvoiceWrittenOff) error {
 // check re-derives every running total from the detail and reports the first difference. The
 // property tests call it after every event; it is O(model).
 func (m *Model) check() error {
+	want := map[domain.Currency]totals{}
+	for ci := range m.customers {
+		c := &m.customers[ci]
+		t := want[c.currency]
+		t.customers++
+		t.openInvoices += c.openInvoices
+		t.unallocated += c.unallocated
+		t.standingCredit += c.standingCredit
+		want[c.currency] = t
+	}
+	for ccy, t := range want {
+		if got := m.totals[ccy]; got == nil || *got != t {
+			return fmt.Errorf("portfolio totals in %s: %+v, customers give %+v", ccy, got, t)
+		}
+	}
+	for ccy, t := range m.totals {
+		if _, ok := want[ccy]; !ok && *t != (totals{}) {
+			return fmt.Errorf("portfolio totals in %s without customers: %+v", ccy, *t)
+		}
+	}
 	for ci := range m.customers {
 		c := &m.customers[ci]
 		var open, unalloc, standing int64

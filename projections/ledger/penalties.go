@@ -8,6 +8,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/encours/encours/domain"
@@ -85,11 +86,14 @@ func ParsePenaltyRates(r io.Reader) (*RateTable, error) {
 }
 
 // DefaultPenaltyRates returns the embedded French table (ECB MRO + 10 points, 2009–2026-H1).
-func DefaultPenaltyRates() *RateTable {
+// It is parsed once; a RateTable is read-only, so it is shared.
+func DefaultPenaltyRates() *RateTable { return defaultPenaltyRates() }
+
+var defaultPenaltyRates = sync.OnceValue(func() *RateTable {
 	t, err := ParsePenaltyRates(strings.NewReader(frReferenceRatesCSV))
 	invariant(err == nil, "embedded penalty rates: %v", err)
 	return t
-}
+})
 
 // semesterStart returns 1 January or 1 July of d's half-year.
 func semesterStart(d domain.Date) domain.Date {

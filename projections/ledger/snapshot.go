@@ -296,6 +296,7 @@ func (m *Model) UnmarshalBinary(b []byte) error {
 			d.fail("duplicate customer")
 		}
 		n.customerIndex[c.id] = int32(i)
+		n.totalsOf(c.currency).customers++
 	}
 	nc := int32(len(n.customers))
 	custOK := func(ci int32) bool {
@@ -335,7 +336,7 @@ func (m *Model) UnmarshalBinary(b []byte) error {
 		}
 		c := &n.customers[v.cust]
 		c.invoices = append(c.invoices, int32(i))
-		c.openInvoices += v.open
+		n.move(v.cust, v.open, 0, 0)
 		n.invoiceIndex[docKey{v.cust, string(v.id)}] = int32(i)
 	}
 	n.payments = make([]payment, d.count(7))
@@ -350,7 +351,7 @@ func (m *Model) UnmarshalBinary(b []byte) error {
 		}
 		c := &n.customers[p.cust]
 		c.payments = append(c.payments, int32(i))
-		c.unallocated += p.unallocated
+		n.move(p.cust, 0, p.unallocated, 0)
 		n.paymentIndex[docKey{p.cust, string(p.id)}] = int32(i)
 	}
 	n.creditNotes = make([]creditNote, d.count(7))
@@ -370,7 +371,7 @@ func (m *Model) UnmarshalBinary(b []byte) error {
 		}
 		c := &n.customers[cn.cust]
 		c.creditNotes = append(c.creditNotes, int32(i))
-		c.standingCredit += cn.standing
+		n.move(cn.cust, 0, 0, cn.standing)
 		n.creditNoteIndex[docKey{cn.cust, string(cn.id)}] = int32(i)
 	}
 	n.plans = make([]plan, d.count(5))

@@ -43,6 +43,7 @@ type InvoiceView struct {
 	DBTCentidays       *int64 `json:"dbt_centidays"`
 }
 
+// String names the kind as Settlement.Kind shows it.
 func (k entryKind) String() string {
 	switch k {
 	case entryCash:
