@@ -93,8 +93,9 @@ func TestApplyRefusesInconsistentEvents(t *testing.T) {
 	}
 }
 
-// TestApplyIgnoresSystemStreams: alert and token streams move no money; the ledger only
-// counts their positions, so the engine never stops on them.
+// TestApplyIgnoresSystemStreams: alert and system streams move no money, and may carry types
+// outside the catalogue; the ledger only counts their positions, so the engine never stops
+// on them.
 func TestApplyIgnoresSystemStreams(t *testing.T) {
 	l := smallLog(t)
 	data, err := domain.EncodeEvent(domain.AlertAcknowledged{AlertID: "a1", AckedOn: d("2024-01-03")})
@@ -108,7 +109,15 @@ func TestApplyIgnoresSystemStreams(t *testing.T) {
 	before := dump(m)
 	require.NoError(t, m.Apply(alert))
 	assert.Equal(t, uint64(4), m.Position())
+	foreign := domain.Envelope{Stream: "system-something", Position: 5, Type: "SomethingNotInTheCatalogue",
+		SchemaVersion: 7, EffectiveOn: d("2024-01-03"), Data: []byte(`{"x":1}`)}
+	require.NoError(t, m.Apply(foreign), "a type outside the catalogue on a system stream")
+	assert.Equal(t, uint64(5), m.Position())
 	assert.Equal(t, before, dump(m))
+	r, err := ReplaySlice(append(l.envs, alert, foreign), d("2024-12-31"), farFuture)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(5), r.Position())
+	assert.Equal(t, before, dump(r))
 }
 
 func TestReplayFiltersByDateAndKnowledge(t *testing.T) {
