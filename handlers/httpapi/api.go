@@ -12,6 +12,7 @@ import (
 
 	"github.com/encours/encours/domain"
 	"github.com/encours/encours/eventstore"
+	"github.com/encours/encours/handlers/auth"
 	"github.com/encours/encours/handlers/command"
 )
 
@@ -32,8 +33,16 @@ type Options struct {
 	// daemon's --clock manual, for tests and demos). It should be the clock the service and
 	// Clock use.
 	ManualClock *command.ManualClock
-	// Actor is recorded in the envelopes of events written through the API until requests
-	// carry an authenticated identity. Default "api".
+	// Tokens authenticates requests: every route but the public ones (/healthz, /readyz)
+	// needs "Authorization: Bearer <token>", the token's role decides what it may do, and its
+	// name is the actor of the events it records. Nil turns authentication off: every
+	// request acts as Actor with the admin role (encoursd --auth off, local demos only).
+	Tokens *auth.Tokens
+	// RateLimit is each token's request budget (nil: auth.DefaultRate, 2000/s, burst 4000;
+	// a zero Rate: no limit). It applies only with Tokens.
+	RateLimit *auth.Rate
+	// Actor is recorded in the envelopes of events written through the API when
+	// authentication is off. Default "api".
 	Actor string
 }
 
@@ -52,6 +61,8 @@ type api struct {
 	manual       *command.ManualClock
 	maxBodyBytes int64
 	actor        string
+	tokens       *auth.Tokens
+	limiter      *auth.Limiter
 	mux          *http.ServeMux
 }
 
@@ -69,8 +80,13 @@ func New(svc *command.Service, store eventstore.Store, opts Options) http.Handle
 	}
 	a := &api{
 		svc: svc, store: store, log: opts.Logger, clock: opts.Clock, manual: opts.ManualClock,
-		maxBodyBytes: opts.MaxBodyBytes, actor: opts.Actor, mux: http.NewServeMux(),
+		maxBodyBytes: opts.MaxBodyBytes, actor: opts.Actor, tokens: opts.Tokens, mux: http.NewServeMux(),
 	}
+	rate := auth.DefaultRate
+	if opts.RateLimit != nil {
+		rate = *opts.RateLimit
+	}
+	a.limiter = auth.NewLimiter(rate)
 	if a.log == nil {
 		a.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -84,7 +100,7 @@ func New(svc *command.Service, store eventstore.Store, opts Options) http.Handle
 		a.actor = "api"
 	}
 	for _, rt := range a.routes() {
-		a.mux.Handle(rt.pattern, rt.handler)
+		a.mux.Handle(rt.pattern, a.guard(rt))
 	}
 	return a
 }
@@ -128,8 +144,12 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // notRouted answers a request no route matches: 404, or 405 with Allow when the path exists
-// under other methods (as the mux found), in the API's error shape.
+// under other methods (as the mux found), in the API's error shape. Only to an authenticated
+// caller: to anyone else the answer is 401, so that probing tells nothing about the routes.
 func (a *api) notRouted(w http.ResponseWriter, r *http.Request, h http.Handler) {
+	if _, ok := a.authenticate(w, r); !ok {
+		return
+	}
 	probe := &probeWriter{header: http.Header{}}
 	h.ServeHTTP(probe, r)
 	if probe.status == http.StatusMethodNotAllowed {
@@ -193,6 +213,13 @@ func newCorrelationID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:]) // never fails (Go 1.24+)
 	return hex.EncodeToString(b[:])
+}
+
+// invariant panics when a programmer's invariant is broken (style §8); it never checks input.
+func invariant(ok bool, format string, args ...any) {
+	if !ok {
+		panic("httpapi: invariant broken: " + fmt.Sprintf(format, args...))
+	}
 }
 
 // today is the clock's current UTC date.

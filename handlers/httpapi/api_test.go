@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/encours/encours/handlers/auth"
 	"github.com/encours/encours/handlers/command"
 	"github.com/encours/encours/handlers/httpapi"
 )
@@ -442,8 +443,19 @@ func TestOperations(t *testing.T) {
 // contiguous with exactly one event per 201.
 func TestConcurrentPaymentsTwoNodes(t *testing.T) {
 	h := newHarness(t)
-	other := httptest.NewServer(httpapi.New(command.New(h.store, h.clock, command.Options{}), h.store, httpapi.Options{Clock: h.clock}))
+	otherTokens, err := auth.Open(context.Background(), h.store, auth.Options{Clock: h.clock, Bootstrap: adminToken})
+	require.NoError(t, err)
+	other := httptest.NewServer(httpapi.New(command.New(h.store, h.clock, command.Options{}), h.store, httpapi.Options{Clock: h.clock, Tokens: otherTokens}))
 	t.Cleanup(other.Close)
+	post := func(url, body string) (*http.Response, error) {
+		req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, url, strings.NewReader(body))
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+adminToken)
+		return http.DefaultClient.Do(req)
+	}
 	h.mustPost("/v1/customers", customerBody("ACME", "EUR", 5_000_000))
 	h.mustPost("/v1/invoices", invoiceBody("ACME", "I1", 1_000_000))
 
@@ -462,7 +474,7 @@ func TestConcurrentPaymentsTwoNodes(t *testing.T) {
 			}
 			body := obj("customer_id", "ACME", "payment_id", fmt.Sprintf("P%d", i), "amount", 1_000,
 				"currency", "EUR", "received_on", "2026-02-10")
-			resp, err := http.Post(base+"/v1/payments", "application/json", strings.NewReader(body))
+			resp, err := post(base+"/v1/payments", body)
 			if !assert.NoError(t, err) {
 				return
 			}
@@ -487,7 +499,7 @@ func TestConcurrentPaymentsTwoNodes(t *testing.T) {
 		}
 	}
 	assert.Positive(t, created)
-	resp, err := http.Post(other.URL+"/v1/clock", "application/json", strings.NewReader(`{"date":"2026-01-01"}`))
+	resp, err := post(other.URL+"/v1/clock", `{"date":"2026-01-01"}`)
 	require.NoError(t, err)
 	resp.Body.Close()
 	assert.Equal(t, http.StatusNotFound, resp.StatusCode, "no clock route without a manual clock")

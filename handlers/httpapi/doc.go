@@ -4,6 +4,13 @@
 // the customer read served from the command side until projections take it over; health and
 // readiness; and, under a manual clock, POST /v1/clock.
 //
+// Access control (Audit/access-control issue): every route but /healthz and /readyz needs
+// "Authorization: Bearer <token>" (401 unauthenticated otherwise, with WWW-Authenticate);
+// the token's role must hold the route's permission (403 forbidden); each token has a
+// request budget (429 rate_limited, with Retry-After). The routes table pairs each route
+// with its permission and handlers/auth says which roles hold it. The token's name is the
+// actor of every event the request records. Tokens are managed at /v1/tokens (admin).
+//
 // Status rule: the error's kind decides the status (style §4), with one split for
 // KindInvalid. A request that cannot be read as a command — malformed or non-UTF-8 JSON, an
 // unknown field, a value of the wrong JSON type, a missing field, an unparseable date,
@@ -13,5 +20,6 @@
 // details are logged with the correlation id only). Transport refusals have their own
 // statuses: 413 body_too_large, 415 unsupported_media_type.
 //
-// It imports domain, the eventstore port and handlers/command; cmd/encoursd wires it.
+// It imports domain, the eventstore port, handlers/auth and handlers/command; cmd/encoursd
+// wires it.
 package httpapi

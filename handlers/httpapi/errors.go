@@ -48,6 +48,9 @@ var statusByCode = map[string]int{
 	codeUnsupportedMediaType: http.StatusUnsupportedMediaType,
 	codeMethodNotAllowed:     http.StatusMethodNotAllowed,
 	codeNotReady:             http.StatusServiceUnavailable,
+	codeUnauthenticated:      http.StatusUnauthorized,
+	codeForbidden:            http.StatusForbidden,
+	codeRateLimited:          http.StatusTooManyRequests,
 }
 
 // statusOf maps an error to its HTTP status (package doc: the status rule).

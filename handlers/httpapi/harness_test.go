@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/encours/encours/eventstore/embedded"
+	"github.com/encours/encours/handlers/auth"
 	"github.com/encours/encours/handlers/command"
 	"github.com/encours/encours/handlers/httpapi"
 )
@@ -21,26 +22,46 @@ import (
 // testToday is the manual clock's date in every HTTP test.
 var testToday = time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
 
+// adminToken is the bootstrap admin token of every harness (ENCOURS_ADMIN_TOKEN).
+const adminToken = "test-admin-token-0123456789abcdef-0123456789"
+
 // harness is a real server (httptest) over the real embedded store in a temporary directory,
-// with a manual clock.
+// with a manual clock and authentication on. Requests carry token (adminToken unless set).
 type harness struct {
-	t     *testing.T
-	srv   *httptest.Server
-	store *embedded.Store
-	clock *command.ManualClock
+	t      *testing.T
+	srv    *httptest.Server
+	store  *embedded.Store
+	clock  *command.ManualClock
+	tokens *auth.Tokens
+	token  string
 }
 
 func newHarness(t *testing.T) *harness {
+	t.Helper()
+	return newHarnessWith(t, httpapi.Options{})
+}
+
+// newHarnessWith starts a harness with opts, its store, clocks and tokens filled in.
+func newHarnessWith(t *testing.T, opts httpapi.Options) *harness {
 	t.Helper()
 	store, err := embedded.Open(t.TempDir(), embedded.Options{})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = store.Close() }) // runs after the server's Close below (LIFO)
 	clock := command.NewManualClock(testToday)
+	tokens, err := auth.Open(context.Background(), store, auth.Options{Clock: clock, Bootstrap: adminToken})
+	require.NoError(t, err)
 	svc := command.New(store, clock, command.Options{})
-	h := httpapi.New(svc, store, httpapi.Options{Clock: clock, ManualClock: clock})
-	srv := httptest.NewServer(h)
+	opts.Clock, opts.ManualClock, opts.Tokens = clock, clock, tokens
+	srv := httptest.NewServer(httpapi.New(svc, store, opts))
 	t.Cleanup(srv.Close)
-	return &harness{t: t, srv: srv, store: store, clock: clock}
+	return &harness{t: t, srv: srv, store: store, clock: clock, tokens: tokens, token: adminToken}
+}
+
+// as returns a harness sending token instead, on the same server.
+func (h *harness) as(token string) *harness {
+	c := *h
+	c.token = token
+	return &c
 }
 
 // response is one answer, its body kept as bytes for byte-for-byte comparisons.
@@ -67,13 +88,14 @@ func (r response) decode(t *testing.T, v any) {
 	require.NoError(t, json.Unmarshal(r.body, v), "body %s", r.body)
 }
 
-// do sends a request; headers are name, value pairs. A JSON Content-Type is set unless a
-// header pair names another (or "" to send none).
+// do sends a request; headers are name, value pairs. A JSON Content-Type and the harness's
+// bearer token are set unless a header pair names another (or "" to send none).
 func (h *harness) do(method, path string, body []byte, headers ...string) response {
 	h.t.Helper()
 	req, err := http.NewRequestWithContext(context.Background(), method, h.srv.URL+path, bytes.NewReader(body))
 	require.NoError(h.t, err)
 	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+h.token)
 	for i := 0; i+1 < len(headers); i += 2 {
 		if headers[i+1] == "" {
 			req.Header.Del(headers[i])

@@ -185,7 +185,7 @@ func (a *api) handleWrite(build builder) http.HandlerFunc {
 			a.writeError(w, r, err)
 			return
 		}
-		meta := command.Meta{Actor: a.actor, CorrelationID: correlationID(ctx), IdempotencyKey: key}
+		meta := command.Meta{Actor: principalOf(ctx).Name, CorrelationID: correlationID(ctx), IdempotencyKey: key}
 		if key != "" {
 			meta.RequestHash = requestHash(r, body)
 		}
