@@ -159,7 +159,7 @@ func Open(ctx context.Context, store tokenStore, opts Options) (*Tokens, error) 
 		byHash: make(map[uint64][]*entry), byID: make(map[string]*entry),
 	}
 	if opts.Bootstrap != "" {
-		if err := checkBootstrap(opts.Bootstrap); err != nil {
+		if err := CheckBootstrap(opts.Bootstrap); err != nil {
 			return nil, err
 		}
 		e := &entry{Token: Token{ID: BootstrapID, Role: RoleAdmin, Name: BootstrapName}, hash: hashOf(opts.Bootstrap)}
@@ -173,7 +173,9 @@ func Open(ctx context.Context, store tokenStore, opts Options) (*Tokens, error) 
 	return t, nil
 }
 
-func checkBootstrap(s string) error {
+// CheckBootstrap refuses a bootstrap admin token that is too short or long, or not visible
+// ASCII, so that the daemon can refuse it with its other flags.
+func CheckBootstrap(s string) error {
 	if len(s) < bootstrapBytesMin || len(s) > bootstrapBytesMax {
 		return domain.Errorf(domain.KindInvalid, codeInvalidAdminToken, "the admin token has %d characters, want %d..%d", len(s), bootstrapBytesMin, bootstrapBytesMax)
 	}
