@@ -3,7 +3,13 @@
 // stops accepting connections, lets in-flight requests finish, and closes the store (which
 // waits for appends in flight) before exiting 0.
 //
-//	encoursd [--data DIR] [--listen ADDR] [--clock wall|manual]
+//	encoursd [--data DIR] [--listen ADDR] [--clock wall|manual] [--auth on|off]
+//	         [--admin-token-file PATH] [--rate-limit N] [--rate-burst N]
+//
+// Authentication is on by default: requests carry "Authorization: Bearer <token>". The
+// environment variable ENCOURS_ADMIN_TOKEN sets an admin token held in memory only; without
+// it, --admin-token-file PATH makes a fresh one at each start and writes it to PATH (mode
+// 0600), for `make run` and local use. Secrets are never logged.
 //
 // It only wires (style §2): configuration -> event store -> command service -> HTTP.
 package main
@@ -15,6 +21,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -23,6 +30,7 @@ import (
 	"time"
 
 	"github.com/encours/encours/eventstore/embedded"
+	"github.com/encours/encours/handlers/auth"
 	"github.com/encours/encours/handlers/command"
 	"github.com/encours/encours/handlers/httpapi"
 )
@@ -48,28 +56,54 @@ const (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }
 
+// adminTokenEnv names the environment variable of the bootstrap admin token.
+const adminTokenEnv = "ENCOURS_ADMIN_TOKEN"
+
+// config is the daemon's configuration, read once from flags and environment.
+type config struct {
+	dir, listen string
+	clock       command.Clock
+	manual      *command.ManualClock
+	authOn      bool
+	// adminToken is the bootstrap admin token: ENCOURS_ADMIN_TOKEN, or one made for
+	// adminTokenFile. Never logged.
+	adminToken     string
+	adminTokenFile string // where the made token is written; "" when none is made
+	rate           auth.Rate
+}
+
 // run is main with its inputs explicit; it returns the exit code: 0 after a clean shutdown,
-// 1 when the daemon could not start or serve, 2 on bad flags.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+// 1 when the daemon could not start or serve, 2 on bad flags or environment.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("encoursd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: encoursd [--data DIR] [--listen ADDR] [--clock wall|manual]\n\n"+
-			"Serves the Encours HTTP API over an embedded event store.\n\n")
+		fmt.Fprintf(stderr, "usage: encoursd [--data DIR] [--listen ADDR] [--clock wall|manual] [--auth on|off]\n"+
+			"                [--admin-token-file PATH] [--rate-limit N] [--rate-burst N]\n\n"+
+			"Serves the Encours HTTP API over an embedded event store.\n"+
+			"%s, when set, is an admin token held in memory only.\n\n", adminTokenEnv)
 		fs.PrintDefaults()
 	}
 	data := fs.String("data", "./data", "directory of the embedded event store (created if missing)")
 	listen := fs.String("listen", "127.0.0.1:8080", "address to listen on (port 0 picks a free one)")
 	clockMode := fs.String("clock", "wall", "wall: the system clock; manual: a clock set by POST /v1/clock (tests, demos)")
+	authMode := fs.String("auth", "on", "on: requests need a bearer token; off: anyone acts as admin (local demos only)")
+	tokenFile := fs.String("admin-token-file", "", "when "+adminTokenEnv+" is unset, write a fresh admin token to this file (mode 0600) at start")
+	rateLimit := fs.Float64("rate-limit", auth.DefaultRate.PerSecond, "requests per second per token, sustained (0: no limit)")
+	rateBurst := fs.Int("rate-burst", auth.DefaultRate.Burst, "requests per token at once after a quiet spell")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
+		return 2
+	}
+	usage := func(format string, a ...any) int {
+		fmt.Fprintf(stderr, "encoursd: "+format+"\n", a...)
 		return 2
 	}
 	if fs.NArg() > 0 {
@@ -77,29 +111,82 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return 2
 	}
-	var clock command.Clock = command.WallClock{}
-	var manual *command.ManualClock
+	cfg := config{dir: *data, listen: *listen, clock: command.WallClock{}, rate: auth.Rate{PerSecond: *rateLimit, Burst: *rateBurst}}
 	switch *clockMode {
 	case "wall":
 	case "manual":
-		manual = command.NewManualClock(time.Now().UTC())
-		clock = manual
+		cfg.manual = command.NewManualClock(time.Now().UTC())
+		cfg.clock = cfg.manual
 	default:
-		fmt.Fprintf(stderr, "encoursd: --clock %q: want wall or manual\n", *clockMode)
-		return 2
+		return usage("--clock %q: want wall or manual", *clockMode)
+	}
+	switch *authMode {
+	case "on":
+		cfg.authOn = true
+	case "off":
+	default:
+		return usage("--auth %q: want on or off", *authMode)
+	}
+	if *rateLimit < 0 || math.IsNaN(*rateLimit) || math.IsInf(*rateLimit, 0) {
+		return usage("--rate-limit %v: want a number of requests per second, 0 for no limit", *rateLimit)
+	}
+	if *rateLimit > 0 && *rateBurst < 1 {
+		return usage("--rate-burst %d: want at least 1", *rateBurst)
+	}
+	if cfg.authOn {
+		if cfg.adminToken = getenv(adminTokenEnv); cfg.adminToken != "" {
+			if err := auth.CheckBootstrap(cfg.adminToken); err != nil {
+				return usage("%s: %v", adminTokenEnv, err)
+			}
+		} else if *tokenFile != "" {
+			cfg.adminToken, cfg.adminTokenFile = auth.NewSecret(), *tokenFile
+		}
 	}
 
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	if err := serve(ctx, logger, *data, *listen, clock, manual, stdout); err != nil {
+	switch {
+	case !cfg.authOn:
+		logger.Warn("AUTHENTICATION IS OFF (--auth off): anyone who reaches the listener acts as admin; for local demos only")
+		if *tokenFile != "" || getenv(adminTokenEnv) != "" {
+			logger.Warn("--auth off: the admin token (" + adminTokenEnv + ", --admin-token-file) is not used")
+		}
+	case getenv(adminTokenEnv) != "" && *tokenFile != "":
+		logger.Info(adminTokenEnv + " is set: --admin-token-file is not written")
+	case cfg.adminToken == "":
+		logger.Info("no bootstrap admin token (" + adminTokenEnv + ", --admin-token-file): only tokens issued earlier authenticate")
+	}
+	if err := serve(ctx, logger, cfg, stdout); err != nil {
 		logger.Error("encoursd stopped", slog.String("error", err.Error()))
 		return 1
 	}
 	return 0
 }
 
+// writeTokenFile writes token to path, readable by its owner only (0600, also when the file
+// existed with a wider mode).
+func writeTokenFile(path, token string) (err error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("write admin token: %w", err)
+	}
+	defer func() {
+		if cerr := f.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("write admin token %s: %w", path, cerr)
+		}
+	}()
+	if err := f.Chmod(0o600); err != nil {
+		return fmt.Errorf("write admin token %s: %w", path, err)
+	}
+	if _, err := f.WriteString(token + "\n"); err != nil {
+		return fmt.Errorf("write admin token %s: %w", path, err)
+	}
+	return nil
+}
+
 // serve runs the daemon until ctx ends, then shuts it down in order: HTTP first (no new
 // request, in-flight ones finish), then the store.
-func serve(ctx context.Context, logger *slog.Logger, dir, listen string, clock command.Clock, manual *command.ManualClock, stdout io.Writer) (err error) {
+func serve(ctx context.Context, logger *slog.Logger, cfg config, stdout io.Writer) (err error) {
+	dir := cfg.dir
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
 	}
@@ -117,15 +204,26 @@ func serve(ctx context.Context, logger *slog.Logger, dir, listen string, clock c
 			slog.String("segment", rec.Segment), slog.Uint64("position", rec.Position))
 	}
 
-	svc := command.New(store, clock, command.Options{})
+	svc := command.New(store, cfg.clock, command.Options{})
 	if err := svc.Warm(ctx); err != nil {
 		return fmt.Errorf("index the log: %w", err)
 	}
-	handler := httpapi.New(svc, store, httpapi.Options{Logger: logger, Clock: clock, ManualClock: manual})
+	opts := httpapi.Options{Logger: logger, Clock: cfg.clock, ManualClock: cfg.manual, RateLimit: &cfg.rate}
+	if cfg.authOn {
+		if opts.Tokens, err = auth.Open(ctx, store, auth.Options{Clock: cfg.clock, Bootstrap: cfg.adminToken}); err != nil {
+			return fmt.Errorf("read the tokens: %w", err)
+		}
+		if cfg.adminTokenFile != "" {
+			if err := writeTokenFile(cfg.adminTokenFile, cfg.adminToken); err != nil {
+				return err
+			}
+		}
+	}
+	handler := httpapi.New(svc, store, opts)
 
-	ln, err := net.Listen("tcp", listen)
+	ln, err := net.Listen("tcp", cfg.listen)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", listen, err)
+		return fmt.Errorf("listen on %s: %w", cfg.listen, err)
 	}
 	srv := &http.Server{
 		Handler:           handler,
@@ -141,8 +239,12 @@ func serve(ctx context.Context, logger *slog.Logger, dir, listen string, clock c
 
 	head, _ := store.Head(ctx)
 	logger.Info("encoursd started", slog.String("data", dir), slog.Uint64("position", head.Position),
-		slog.Bool("manual_clock", manual != nil))
+		slog.Bool("manual_clock", cfg.manual != nil), slog.Bool("auth", cfg.authOn))
 	fmt.Fprintf(stdout, "encoursd listening on http://%s\n", ln.Addr())
+	if cfg.adminTokenFile != "" {
+		fmt.Fprintf(stdout, "admin token (new at each start) in %s; try: curl -H \"Authorization: Bearer $(cat %s)\" http://%s/v1/tokens\n",
+			cfg.adminTokenFile, cfg.adminTokenFile, ln.Addr())
+	}
 
 	select {
 	case <-ctx.Done():

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -19,8 +20,10 @@ import (
 )
 
 // The daemon as an operator runs it: the real binary, built here, on a data directory. It
-// must print its URL, become ready, take an invoice, exit 0 on SIGTERM, and find the
-// invoice again after a restart.
+// must print its URL, become ready, refuse a request without a token, take an invoice with
+// the ENCOURS_ADMIN_TOKEN, exit 0 on SIGTERM, and find the invoice again after a restart —
+// then authenticated by a token it made for --admin-token-file, and the environment's token
+// no longer valid. Under --auth off it needs no token.
 func TestDaemonServesShutsDownAndRestarts(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the daemon binary")
@@ -30,14 +33,32 @@ func TestDaemonServesShutsDownAndRestarts(t *testing.T) {
 	build.Stderr = os.Stderr
 	require.NoError(t, build.Run(), "go build")
 	data := filepath.Join(t.TempDir(), "data")
+	const envToken = "env-admin-token-0123456789abcdef-0123456789"
 
-	d := startDaemon(t, bin, data)
-	post(t, d.url+"/v1/customers", `{"id":"ACME","name":"Acme SAS","country":"FR","sector":"C25","segment":"sme","currency":"EUR","terms_days":30,"credit_limit":5000000}`)
-	post(t, d.url+"/v1/invoices", `{"customer_id":"ACME","invoice_id":"F1","number":"F1","amount":125000,"currency":"EUR","issue_date":"2026-11-02","due_date":"2026-12-02"}`)
+	d := startDaemon(t, bin, data, []string{adminTokenEnv + "=" + envToken})
+	assert.Equal(t, http.StatusUnauthorized, do(t, http.MethodGet, d.url+"/v1/customers/ACME", "", ""), "no token")
+	post(t, d.url+"/v1/customers", envToken, `{"id":"ACME","name":"Acme SAS","country":"FR","sector":"C25","segment":"sme","currency":"EUR","terms_days":30,"credit_limit":5000000}`)
+	post(t, d.url+"/v1/invoices", envToken, `{"customer_id":"ACME","invoice_id":"F1","number":"F1","amount":125000,"currency":"EUR","issue_date":"2026-11-02","due_date":"2026-12-02"}`)
 	d.stop(t)
 
-	d = startDaemon(t, bin, data)
-	resp, err := http.Get(d.url + "/v1/customers/ACME")
+	tokenFile := filepath.Join(t.TempDir(), "admin-token")
+	require.NoError(t, os.WriteFile(tokenFile, []byte("stale\n"), 0o644))
+	d = startDaemon(t, bin, data, nil, "--admin-token-file", tokenFile)
+	assert.Contains(t, d.output(), "admin token (new at each start) in "+tokenFile)
+	info, err := os.Stat(tokenFile)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), info.Mode().Perm(), "the token file is the owner's only")
+	b, err := os.ReadFile(tokenFile)
+	require.NoError(t, err)
+	fileToken := strings.TrimSpace(string(b))
+	assert.Regexp(t, `^enc_[A-Za-z0-9_-]{43}$`, fileToken)
+	assert.NotContains(t, d.output(), fileToken, "the token is never printed")
+	assert.Equal(t, http.StatusUnauthorized, do(t, http.MethodGet, d.url+"/v1/customers/ACME", envToken, ""), "the environment's token was for that run only")
+
+	req, err := http.NewRequest(http.MethodGet, d.url+"/v1/customers/ACME", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+fileToken)
+	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	var c struct {
 		Exposure  int64 `json:"exposure"`
@@ -52,28 +73,57 @@ func TestDaemonServesShutsDownAndRestarts(t *testing.T) {
 	require.Len(t, c.OpenItems, 1)
 	assert.Equal(t, "F1", c.OpenItems[0].InvoiceID)
 	// The directory was rebuilt from the log: the invoice is found by its id alone.
-	post(t, d.url+"/v1/invoices/F1/dispute", `{"reason":"wrong quantity","disputed_on":"2026-11-05"}`)
+	post(t, d.url+"/v1/invoices/F1/dispute", fileToken, `{"reason":"wrong quantity","disputed_on":"2026-11-05"}`)
+	d.stop(t)
+
+	d = startDaemon(t, bin, data, nil, "--auth", "off")
+	assert.Equal(t, http.StatusOK, do(t, http.MethodGet, d.url+"/v1/customers/ACME", "", ""), "--auth off")
 	d.stop(t)
 }
 
 func TestBadFlagsExit2(t *testing.T) {
-	for _, args := range [][]string{{"--clock", "sundial"}, {"--nope"}, {"extra"}} {
-		code := run(context.Background(), args, io.Discard, io.Discard)
+	noEnv := func(string) string { return "" }
+	for _, args := range [][]string{{"--clock", "sundial"}, {"--nope"}, {"extra"}, {"--auth", "maybe"},
+		{"--rate-limit", "-1"}, {"--rate-limit", "NaN"}, {"--rate-limit", "5", "--rate-burst", "0"}} {
+		code := run(context.Background(), args, noEnv, io.Discard, io.Discard)
 		assert.Equal(t, 2, code, "args %v", args)
 	}
+	shortToken := func(k string) string {
+		if k == adminTokenEnv {
+			return "short"
+		}
+		return ""
+	}
+	assert.Equal(t, 2, run(context.Background(), nil, shortToken, io.Discard, io.Discard), "a short "+adminTokenEnv)
 }
 
 type daemon struct {
 	cmd  *exec.Cmd
 	url  string
 	done chan error
+
+	mu     sync.Mutex
+	stdout strings.Builder
 }
 
-// startDaemon runs the binary on a free port and waits, with a deadline, for its URL line
-// and for /readyz.
-func startDaemon(t *testing.T, bin, data string) *daemon {
+// output returns what the daemon printed on stdout so far.
+func (d *daemon) output() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.stdout.String()
+}
+
+// startDaemon runs the binary on a free port, with env added to an environment without
+// ENCOURS_ADMIN_TOKEN, and waits, with a deadline, for its URL line and for /readyz.
+func startDaemon(t *testing.T, bin, data string, env []string, args ...string) *daemon {
 	t.Helper()
-	cmd := exec.Command(bin, "--data", data, "--listen", "127.0.0.1:0", "--clock", "manual")
+	cmd := exec.Command(bin, append([]string{"--data", data, "--listen", "127.0.0.1:0", "--clock", "manual"}, args...)...)
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, adminTokenEnv+"=") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, env...)
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	cmd.Stderr = os.Stderr
@@ -85,6 +135,9 @@ func startDaemon(t *testing.T, bin, data string) *daemon {
 	go func() { // ends at the daemon's exit (stdout closes)
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
+			d.mu.Lock()
+			d.stdout.WriteString(sc.Text() + "\n")
+			d.mu.Unlock()
 			if u, ok := strings.CutPrefix(sc.Text(), "encoursd listening on "); ok {
 				urls <- u
 			}
@@ -121,11 +174,26 @@ func (d *daemon) stop(t *testing.T) {
 	}
 }
 
-func post(t *testing.T, url, body string) {
+// do sends a request with token (none when "") and returns the status.
+func do(t *testing.T, method, url, token, body string) int {
 	t.Helper()
-	resp, err := http.Post(url, "application/json", strings.NewReader(body))
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	require.Equal(t, http.StatusCreated, resp.StatusCode, "POST %s: %s", url, b)
+	if resp.StatusCode >= 500 {
+		t.Errorf("%s %s: %d %s", method, url, resp.StatusCode, b)
+	}
+	return resp.StatusCode
+}
+
+func post(t *testing.T, url, token, body string) {
+	t.Helper()
+	require.Equal(t, http.StatusCreated, do(t, http.MethodPost, url, token, body), "POST %s", url)
 }
