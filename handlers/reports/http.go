@@ -1,0 +1,288 @@
+package reports
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/encours/encours/domain"
+	"github.com/encours/encours/handlers/auth"
+	"github.com/encours/encours/projections/engine"
+	"github.com/encours/encours/projections/ledger"
+)
+
+// Route is one served route with the permission it needs; handlers/httpapi mounts them.
+type Route struct {
+	Pattern    string
+	Permission auth.Permission
+	Handler    http.HandlerFunc
+}
+
+// clock gives today's date.
+type clock interface{ Now() time.Time }
+
+// HTTP serves the ledger's reads.
+type HTTP struct {
+	ledger *Ledger
+	store  engine.Reader
+	clock  clock
+}
+
+// NewHTTP returns the read routes over l, the log and a clock.
+func NewHTTP(l *Ledger, store engine.Reader, c clock) *HTTP {
+	if l == nil || store == nil || c == nil {
+		panic("reports: NewHTTP needs a ledger, the log and a clock")
+	}
+	return &HTTP{ledger: l, store: store, clock: c}
+}
+
+// forecastWeeksMax bounds GET /v1/forecast?weeks=.
+const forecastWeeksMax = 104
+
+// Routes lists the read routes (design §API v1: reads take as_of and known_at).
+func (h *HTTP) Routes() []Route {
+	return []Route{
+		{"GET /v1/portfolio", auth.PermRead, h.portfolio},
+		{"GET /v1/aging", auth.PermRead, h.aging},
+		{"GET /v1/forecast", auth.PermRead, h.forecast},
+		{"GET /v1/simulations/default", auth.PermRead, h.simulateDefault},
+		{"GET /v1/penalties", auth.PermRead, h.penalties},
+		{"GET /v1/exports/{report}", auth.PermAudit, h.export},
+	}
+}
+
+// params are as_of and known_at, validated.
+type params struct {
+	asOf    domain.Date
+	today   domain.Date
+	knownAt *time.Time
+}
+
+func (h *HTTP) params(r *http.Request) (params, error) {
+	p := params{today: domain.DateOfTime(h.clock.Now())}
+	p.asOf = p.today
+	q := r.URL.Query()
+	if s := q.Get("as_of"); s != "" {
+		d, err := domain.ParseDate(s)
+		if err != nil {
+			return p, &domain.Error{Kind: domain.KindInvalid, Code: "invalid_query", Field: "as_of", Message: "as_of must be YYYY-MM-DD"}
+		}
+		p.asOf = d
+	}
+	if s := q.Get("known_at"); s != "" {
+		t, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			return p, &domain.Error{Kind: domain.KindInvalid, Code: "invalid_query", Field: "known_at", Message: "known_at must be an RFC 3339 instant"}
+		}
+		t = t.UTC()
+		p.knownAt = &t
+	}
+	return p, nil
+}
+
+// serve runs fn on the model the request asks for and writes its answer with the basis.
+func (h *HTTP) serve(w http.ResponseWriter, r *http.Request, fn func(m *ledger.Model, p params) (any, error)) {
+	p, err := h.params(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	var body any
+	var basis Basis
+	err = h.ledger.With(r.Context(), p.asOf, p.today, p.knownAt, func(m *ledger.Model, b Basis) error {
+		basis = b
+		var err error
+		body, err = fn(m, p)
+		return err
+	})
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	setBasis(w, basis)
+	writeJSON(w, http.StatusOK, struct {
+		Basis Basis `json:"basis"`
+		Data  any   `json:"data"`
+	}{basis, body})
+}
+
+func setBasis(w http.ResponseWriter, b Basis) {
+	w.Header().Set("X-Encours-Position", strconv.FormatUint(b.Position, 10))
+	w.Header().Set("X-Encours-Chain-Hash", b.ChainHash.String())
+}
+
+// portfolio: totals, aging, DSO (period, countback), BPDSO, ADD, CEI, concentration, and the
+// same figures by segment (design §API v1, GET /v1/portfolio).
+func (h *HTTP) portfolio(w http.ResponseWriter, r *http.Request) {
+	h.serve(w, r, func(m *ledger.Model, p params) (any, error) {
+		fig, err := ledger.ComputeFigures(m, ledger.Portfolio(), p.asOf, ledger.Config{})
+		if err != nil {
+			return nil, err
+		}
+		conc, err := ledger.Concentration(m, ledger.Portfolio(), p.asOf)
+		if err != nil {
+			return nil, err
+		}
+		bySegment, err := ledger.GroupFigures(m, ledger.BySegment, p.asOf, ledger.Config{})
+		if err != nil {
+			return nil, err
+		}
+		return struct {
+			Figures       ledger.Figures              `json:"figures"`
+			Concentration ledger.ConcentrationFigures `json:"concentration"`
+			BySegment     []ledger.Figures            `json:"by_segment"`
+		}{fig, conc, bySegment}, nil
+	})
+}
+
+// aging: the aged balance per customer, JSON or CSV (?format=csv).
+func (h *HTTP) aging(w http.ResponseWriter, r *http.Request) {
+	format := Format(r.URL.Query().Get("format"))
+	switch format {
+	case "", FormatJSON:
+		h.serve(w, r, func(m *ledger.Model, p params) (any, error) { return AgedBalance(m, p.asOf) })
+	case FormatCSV:
+		p, err := h.params(r)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		var out []byte
+		var basis Basis
+		err = h.ledger.With(r.Context(), p.asOf, p.today, p.knownAt, func(m *ledger.Model, b Basis) error {
+			basis = b
+			var err error
+			out, err = renderAging(m, p.asOf, FormatCSV)
+			return err
+		})
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		setBasis(w, basis)
+		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(out)
+	default:
+		writeError(w, &domain.Error{Kind: domain.KindInvalid, Code: "invalid_query", Field: "format", Message: "format must be json or csv"})
+	}
+}
+
+func (h *HTTP) forecast(w http.ResponseWriter, r *http.Request) {
+	weeks := 13
+	if s := r.URL.Query().Get("weeks"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > forecastWeeksMax {
+			writeError(w, &domain.Error{Kind: domain.KindInvalid, Code: "invalid_query", Field: "weeks", Message: "weeks must be 1 to 104"})
+			return
+		}
+		weeks = n
+	}
+	h.serve(w, r, func(m *ledger.Model, p params) (any, error) {
+		return ledger.CashForecast(m, ledger.Portfolio(), p.asOf, weeks)
+	})
+}
+
+func (h *HTTP) simulateDefault(w http.ResponseWriter, r *http.Request) {
+	id := r.URL.Query().Get("customer_id")
+	if id == "" {
+		writeError(w, &domain.Error{Kind: domain.KindInvalid, Code: "missing_field", Field: "customer_id", Message: "customer_id is required"})
+		return
+	}
+	h.serve(w, r, func(m *ledger.Model, p params) (any, error) {
+		return ledger.SimulateDefault(m, domain.CustomerID(id), p.asOf, ledger.Config{})
+	})
+}
+
+// penalties: the L441-10 claims per late invoice (journey 3, step 5), optionally for one
+// customer.
+func (h *HTTP) penalties(w http.ResponseWriter, r *http.Request) {
+	scope := ledger.Portfolio()
+	if id := r.URL.Query().Get("customer_id"); id != "" {
+		scope = ledger.CustomerScope(domain.CustomerID(id))
+	}
+	h.serve(w, r, func(m *ledger.Model, p params) (any, error) {
+		if scope.By == ledger.ByCustomer {
+			if _, err := ledger.CustomerProfile(m, domain.CustomerID(scope.Key)); err != nil {
+				return nil, err
+			}
+		}
+		return ledger.Penalties(m, scope, p.asOf, ledger.PenaltyPolicy{})
+	})
+}
+
+// export: GET /v1/exports/{report}?as_of=&known_at=&format= — the same bytes as `encours
+// replay`, with the manifest in headers (X-Encours-Manifest carries it whole, as JSON).
+func (h *HTTP) export(w http.ResponseWriter, r *http.Request) {
+	p, err := h.params(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	format := Format(r.URL.Query().Get("format"))
+	if format == "" {
+		format = FormatCSV
+	}
+	if format != FormatCSV && format != FormatJSON {
+		writeError(w, &domain.Error{Kind: domain.KindInvalid, Code: "invalid_query", Field: "format", Message: "format must be csv or json"})
+		return
+	}
+	out, man, err := Export(r.Context(), h.store, Report(r.PathValue("report")), format, p.asOf, p.knownAt)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	mj, _ := json.Marshal(man)
+	w.Header().Set("X-Encours-Manifest", string(mj))
+	setBasis(w, Basis{Position: man.Position, ChainHash: man.ChainHash})
+	w.Header().Set("X-Encours-Content-SHA256", man.SHA256)
+	if format == FormatCSV {
+		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	} else {
+		w.Header().Set("Content-Type", "application/json")
+	}
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(out)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// writeError answers in the API's error shape; internal errors show no details.
+func writeError(w http.ResponseWriter, err error) {
+	status, code, msg, field := http.StatusInternalServerError, "internal", "internal error", ""
+	var de *domain.Error
+	switch {
+	case errors.Is(err, ledger.ErrUnknownCustomer):
+		status, code, msg = http.StatusNotFound, domain.CodeUnknownCustomer, "no such customer in the ledger"
+	case errors.Is(err, context.Canceled):
+		status, code, msg = 499, "canceled", "request canceled"
+	case errors.As(err, &de) && de.Kind != domain.KindInternal:
+		code, msg, field = de.Code, de.Message, de.Field
+		switch de.Kind {
+		case domain.KindNotFound:
+			status = http.StatusNotFound
+		case domain.KindConflict:
+			status = http.StatusConflict
+		default:
+			status = http.StatusBadRequest
+		}
+	}
+	writeJSON(w, status, struct {
+		Error struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+			Field   string `json:"field,omitempty"`
+		} `json:"error"`
+	}{Error: struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+		Field   string `json:"field,omitempty"`
+	}{code, msg, field}})
+}
