@@ -161,6 +161,7 @@ func TestRoleMatrix(t *testing.T) {
 			_, id := h.issue(R, fmt.Sprintf("doomed%d", next()))
 			return call{"/v1/tokens/" + id, ""}
 		}},
+		{"GET /metrics", readers, 200, func() call { return call{"/metrics", ""} }},
 		{"GET /healthz", everyone, 200, func() call { return call{"/healthz", ""} }},
 		{"GET /readyz", everyone, 200, func() call { return call{"/readyz", ""} }},
 		{"POST /v1/clock", []auth.Role{D}, 200, func() call { return call{"/v1/clock", obj("date", "2026-03-02")} }},

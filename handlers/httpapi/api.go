@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -41,6 +42,9 @@ type Options struct {
 	// RateLimit is each token's request budget (nil: auth.DefaultRate, 2000/s, burst 4000;
 	// a zero Rate: no limit). It applies only with Tokens.
 	RateLimit *auth.Rate
+	// Metrics receives the API's series and is served at GET /metrics. Nil: a fresh
+	// NewMetrics, whose append series stay empty unless its InstrumentStore wraps the store.
+	Metrics *Metrics
 	// Actor is recorded in the envelopes of events written through the API when
 	// authentication is off. Default "api".
 	Actor string
@@ -63,6 +67,8 @@ type api struct {
 	actor        string
 	tokens       *auth.Tokens
 	limiter      *auth.Limiter
+	metrics      *Metrics
+	metricsHTTP  http.Handler
 	mux          *http.ServeMux
 }
 
@@ -80,8 +86,13 @@ func New(svc *command.Service, store eventstore.Store, opts Options) http.Handle
 	}
 	a := &api{
 		svc: svc, store: store, log: opts.Logger, clock: opts.Clock, manual: opts.ManualClock,
-		maxBodyBytes: opts.MaxBodyBytes, actor: opts.Actor, tokens: opts.Tokens, mux: http.NewServeMux(),
+		maxBodyBytes: opts.MaxBodyBytes, actor: opts.Actor, tokens: opts.Tokens, metrics: opts.Metrics,
+		mux: http.NewServeMux(),
 	}
+	if a.metrics == nil {
+		a.metrics = NewMetrics()
+	}
+	a.metricsHTTP = a.metrics.handler()
 	rate := auth.DefaultRate
 	if opts.RateLimit != nil {
 		rate = *opts.RateLimit
@@ -116,6 +127,7 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Correlation-Id", corr)
 	r = r.WithContext(context.WithValue(r.Context(), correlationKey{}, corr))
 	sw := &statusWriter{ResponseWriter: w}
+	h, pattern := a.mux.Handler(r)
 
 	defer func() {
 		if p := recover(); p != nil {
@@ -126,16 +138,21 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				slog.String("correlation_id", corr), slog.String("method", r.Method),
 				slog.String("path", r.URL.Path), slog.String("panic", fmt.Sprint(p)))
 			if sw.status == 0 {
+				a.metrics.httpError(codeInternal)
 				writeJSON(sw, http.StatusInternalServerError, errorBody{Error: errorDetail{Code: codeInternal, Message: "internal error"}})
 			}
 		}
+		route := pattern
+		if route == "" {
+			route = routeUnmatched
+		}
+		a.metrics.observeRequest(route, cmp.Or(sw.status, http.StatusOK), time.Since(start))
 		a.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
 			slog.String("method", r.Method), slog.String("route", r.Pattern),
 			slog.String("path", r.URL.Path), slog.Int("status", sw.status),
 			slog.Duration("duration", time.Since(start)), slog.String("correlation_id", corr))
 	}()
 
-	h, pattern := a.mux.Handler(r)
 	if pattern == "" {
 		a.notRouted(sw, r, h)
 		return

@@ -29,6 +29,9 @@ const (
 	reasonForbidden = "forbidden" // authenticated, but the role may not
 )
 
+// authReasons lists every reason, so that their series exist from the start.
+var authReasons = []string{reasonMissing, reasonMalformed, reasonUnknown, reasonRevoked, reasonForbidden}
+
 type principalKey struct{}
 
 // principalOf returns who the request acts as (set by guard).
@@ -51,6 +54,7 @@ func (a *api) guard(rt route) http.Handler {
 			return
 		}
 		if !p.Role.May(rt.perm) {
+			a.metrics.authFailure(reasonForbidden)
 			a.writeError(w, r, domain.Errorf(domain.KindInvalid, codeForbidden, "role %s may not %s (roles allowed: %s)",
 				p.Role, rt.pattern, rolesText(auth.RolesWith(rt.perm))))
 			return
@@ -84,6 +88,7 @@ func (a *api) authenticate(w http.ResponseWriter, r *http.Request) (auth.Princip
 		}
 	}
 	if reason != "" {
+		a.metrics.authFailure(reason)
 		// RFC 6750 §3: the scheme, and error="invalid_token" when a token was sent. The
 		// message never says whether a token exists or was revoked.
 		challenge := `Bearer realm="encours"`

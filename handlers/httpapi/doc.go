@@ -11,6 +11,10 @@
 // with its permission and handlers/auth says which roles hold it. The token's name is the
 // actor of every event the request records. Tokens are managed at /v1/tokens (admin).
 //
+// Metrics: GET /metrics serves the API's Prometheus series (Metrics) from a registry of its
+// own, labelled only from closed sets; Metrics.InstrumentStore measures the appends of
+// whatever is wired to the store it returns.
+//
 // Status rule: the error's kind decides the status (style §4), with one split for
 // KindInvalid. A request that cannot be read as a command — malformed or non-UTF-8 JSON, an
 // unknown field, a value of the wrong JSON type, a missing field, an unparseable date,

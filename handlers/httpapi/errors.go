@@ -103,6 +103,7 @@ func (a *api) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	} else {
 		body.Error = errorDetail{Code: e.Code, Message: e.Message, Field: e.Field}
 	}
+	a.metrics.httpError(body.Error.Code)
 	writeJSON(w, status, body)
 }
 

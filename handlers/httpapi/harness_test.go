@@ -28,12 +28,13 @@ const adminToken = "test-admin-token-0123456789abcdef-0123456789"
 // harness is a real server (httptest) over the real embedded store in a temporary directory,
 // with a manual clock and authentication on. Requests carry token (adminToken unless set).
 type harness struct {
-	t      *testing.T
-	srv    *httptest.Server
-	store  *embedded.Store
-	clock  *command.ManualClock
-	tokens *auth.Tokens
-	token  string
+	t       *testing.T
+	srv     *httptest.Server
+	store   *embedded.Store
+	clock   *command.ManualClock
+	tokens  *auth.Tokens
+	metrics *httpapi.Metrics
+	token   string
 }
 
 func newHarness(t *testing.T) *harness {
@@ -41,20 +42,23 @@ func newHarness(t *testing.T) *harness {
 	return newHarnessWith(t, httpapi.Options{})
 }
 
-// newHarnessWith starts a harness with opts, its store, clocks and tokens filled in.
+// newHarnessWith starts a harness with opts, its store, clocks, tokens and metrics filled
+// in, wired as the daemon wires them: everything appends through the measured store.
 func newHarnessWith(t *testing.T, opts httpapi.Options) *harness {
 	t.Helper()
 	store, err := embedded.Open(t.TempDir(), embedded.Options{})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = store.Close() }) // runs after the server's Close below (LIFO)
 	clock := command.NewManualClock(testToday)
-	tokens, err := auth.Open(context.Background(), store, auth.Options{Clock: clock, Bootstrap: adminToken})
+	metrics := httpapi.NewMetrics()
+	measured := metrics.InstrumentStore(store)
+	tokens, err := auth.Open(context.Background(), measured, auth.Options{Clock: clock, Bootstrap: adminToken})
 	require.NoError(t, err)
-	svc := command.New(store, clock, command.Options{})
-	opts.Clock, opts.ManualClock, opts.Tokens = clock, clock, tokens
-	srv := httptest.NewServer(httpapi.New(svc, store, opts))
+	svc := command.New(measured, clock, command.Options{})
+	opts.Clock, opts.ManualClock, opts.Tokens, opts.Metrics = clock, clock, tokens, metrics
+	srv := httptest.NewServer(httpapi.New(svc, measured, opts))
 	t.Cleanup(srv.Close)
-	return &harness{t: t, srv: srv, store: store, clock: clock, tokens: tokens, token: adminToken}
+	return &harness{t: t, srv: srv, store: store, clock: clock, tokens: tokens, metrics: metrics, token: adminToken}
 }
 
 // as returns a harness sending token instead, on the same server.
