@@ -109,6 +109,51 @@ func NewMetrics() *Metrics {
 // collectors (the store's, projections'); /metrics serves all of it.
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 
+// StoreStats are an event store's own cumulative counters (the embedded store's Stats): what
+// InstrumentStore cannot see from outside.
+type StoreStats struct {
+	GroupCommits uint64 // group commits that wrote something (one write and one fdatasync each)
+	Syncs        uint64 // fdatasync calls
+	WrittenBytes uint64 // record bytes written
+}
+
+// WatchStore exports the counters stats returns, read at each scrape, as
+// encours_eventstore_group_commits_total, _syncs_total and _written_bytes_total. Call it once
+// per Metrics (a second call panics: the families would be registered twice).
+func (m *Metrics) WatchStore(stats func() StoreStats) {
+	if stats == nil {
+		panic("httpapi.WatchStore: nil stats")
+	}
+	m.reg.MustRegister(storeStatsCollector{stats})
+}
+
+var (
+	groupCommitsDesc = prometheus.NewDesc("encours_eventstore_group_commits_total",
+		"Group commits of the event store that wrote something: one write and one fdatasync each.", nil, nil)
+	syncsDesc = prometheus.NewDesc("encours_eventstore_syncs_total",
+		"fdatasync calls of the event store.", nil, nil)
+	writtenBytesDesc = prometheus.NewDesc("encours_eventstore_written_bytes_total",
+		"Record bytes the event store wrote.", nil, nil)
+)
+
+// storeStatsCollector reads the store's counters once per scrape.
+type storeStatsCollector struct {
+	stats func() StoreStats
+}
+
+func (c storeStatsCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- groupCommitsDesc
+	ch <- syncsDesc
+	ch <- writtenBytesDesc
+}
+
+func (c storeStatsCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.stats()
+	ch <- prometheus.MustNewConstMetric(groupCommitsDesc, prometheus.CounterValue, float64(s.GroupCommits))
+	ch <- prometheus.MustNewConstMetric(syncsDesc, prometheus.CounterValue, float64(s.Syncs))
+	ch <- prometheus.MustNewConstMetric(writtenBytesDesc, prometheus.CounterValue, float64(s.WrittenBytes))
+}
+
 func (m *Metrics) observeRequest(route string, status int, d time.Duration) {
 	m.requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
 	m.duration.WithLabelValues(route).Observe(d.Seconds())

@@ -27,6 +27,9 @@ var metricLabels = map[string][]string{
 	"encours_eventstore_appends_total":           {"outcome"},
 	"encours_eventstore_append_duration_seconds": {},
 	"encours_eventstore_append_events":           {},
+	"encours_eventstore_group_commits_total":     {},
+	"encours_eventstore_syncs_total":             {},
+	"encours_eventstore_written_bytes_total":     {},
 	"go_info":                                    {"version"},
 }
 
@@ -37,6 +40,8 @@ var metricLabels = map[string][]string{
 // patterns, promlint finds nothing, and the append and request counts match what was done.
 func TestMetrics(t *testing.T) {
 	h := newHarness(t)
+	h.metrics.WatchStore(func() httpapi.StoreStats { return httpapi.StoreStats{GroupCommits: 3, Syncs: 4, WrittenBytes: 5} })
+	assert.Panics(t, func() { h.metrics.WatchStore(func() httpapi.StoreStats { return httpapi.StoreStats{} }) }, "registered once")
 	reader, readerID := h.issue(auth.RoleReader, "grafana")
 	h.mustPost("/v1/customers", customerBody("ACME-7731", "EUR", 5_000_000))
 	h.mustPost("/v1/invoices", invoiceBody("ACME-7731", "INV-99812", 100_000), "Idempotency-Key", "k-1")
@@ -52,6 +57,7 @@ func TestMetrics(t *testing.T) {
 	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
 	assert.Contains(t, string(r.body), `encours_http_requests_total{code="201",route="POST /v1/invoices"} 2`)
 	assert.Contains(t, string(r.body), `encours_auth_failures_total{reason="forbidden"} 1`)
+	assert.Contains(t, string(r.body), "encours_eventstore_syncs_total 4")
 
 	families, err := h.metrics.Registry().Gather()
 	require.NoError(t, err)
