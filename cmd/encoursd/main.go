@@ -11,6 +11,9 @@
 // it, --admin-token-file PATH makes a fresh one at each start and writes it to PATH (mode
 // 0600), for `make run` and local use. Secrets are never logged.
 //
+// GET /metrics serves Prometheus series: HTTP requests, errors, access refusals, appends
+// (measured around the store) and the store's own group commits, syncs and bytes.
+//
 // It only wires (style §2): configuration -> event store -> command service -> HTTP.
 package main
 
@@ -204,13 +207,21 @@ func serve(ctx context.Context, logger *slog.Logger, cfg config, stdout io.Write
 			slog.String("segment", rec.Segment), slog.Uint64("position", rec.Position))
 	}
 
-	svc := command.New(store, cfg.clock, command.Options{})
+	// Everything appends through the measured store, so /metrics counts every append.
+	metrics := httpapi.NewMetrics()
+	metrics.WatchStore(func() httpapi.StoreStats {
+		s := store.Stats()
+		return httpapi.StoreStats{GroupCommits: s.Groups, Syncs: s.Syncs, WrittenBytes: s.Bytes}
+	})
+	measured := metrics.InstrumentStore(store)
+
+	svc := command.New(measured, cfg.clock, command.Options{})
 	if err := svc.Warm(ctx); err != nil {
 		return fmt.Errorf("index the log: %w", err)
 	}
-	opts := httpapi.Options{Logger: logger, Clock: cfg.clock, ManualClock: cfg.manual, RateLimit: &cfg.rate}
+	opts := httpapi.Options{Logger: logger, Clock: cfg.clock, ManualClock: cfg.manual, RateLimit: &cfg.rate, Metrics: metrics}
 	if cfg.authOn {
-		if opts.Tokens, err = auth.Open(ctx, store, auth.Options{Clock: cfg.clock, Bootstrap: cfg.adminToken}); err != nil {
+		if opts.Tokens, err = auth.Open(ctx, measured, auth.Options{Clock: cfg.clock, Bootstrap: cfg.adminToken}); err != nil {
 			return fmt.Errorf("read the tokens: %w", err)
 		}
 		if cfg.adminTokenFile != "" {
@@ -219,7 +230,7 @@ func serve(ctx context.Context, logger *slog.Logger, cfg config, stdout io.Write
 			}
 		}
 	}
-	handler := httpapi.New(svc, store, opts)
+	handler := httpapi.New(svc, measured, opts)
 
 	ln, err := net.Listen("tcp", cfg.listen)
 	if err != nil {

@@ -39,6 +39,10 @@ func TestDaemonServesShutsDownAndRestarts(t *testing.T) {
 	assert.Equal(t, http.StatusUnauthorized, do(t, http.MethodGet, d.url+"/v1/customers/ACME", "", ""), "no token")
 	post(t, d.url+"/v1/customers", envToken, `{"id":"ACME","name":"Acme SAS","country":"FR","sector":"C25","segment":"sme","currency":"EUR","terms_days":30,"credit_limit":5000000}`)
 	post(t, d.url+"/v1/invoices", envToken, `{"customer_id":"ACME","invoice_id":"F1","number":"F1","amount":125000,"currency":"EUR","issue_date":"2026-11-02","due_date":"2026-12-02"}`)
+	metrics := get(t, d.url+"/metrics", envToken)
+	assert.Contains(t, metrics, `encours_eventstore_appends_total{outcome="appended"} 2`)
+	assert.Regexp(t, `(?m)^encours_eventstore_syncs_total [1-9]`, metrics, "the store's own counters")
+	assert.Contains(t, metrics, `encours_http_requests_total{code="401",route="GET /v1/customers/{id}"} 1`)
 	d.stop(t)
 
 	tokenFile := filepath.Join(t.TempDir(), "admin-token")
@@ -191,6 +195,21 @@ func do(t *testing.T, method, url, token, body string) int {
 		t.Errorf("%s %s: %d %s", method, url, resp.StatusCode, b)
 	}
 	return resp.StatusCode
+}
+
+// get returns the body of a GET that must answer 200.
+func get(t *testing.T, url, token string) string {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode, "GET %s: %s", url, b)
+	return string(b)
 }
 
 func post(t *testing.T, url, token, body string) {
