@@ -162,6 +162,7 @@ func TestRoleMatrix(t *testing.T) {
 			return call{"/v1/tokens/" + id, ""}
 		}},
 		{"GET /metrics", readers, 200, func() call { return call{"/metrics", ""} }},
+		{"GET /openapi.json", everyone, 200, func() call { return call{"/openapi.json", ""} }},
 		{"GET /healthz", everyone, 200, func() call { return call{"/healthz", ""} }},
 		{"GET /readyz", everyone, 200, func() call { return call{"/readyz", ""} }},
 		{"POST /v1/clock", []auth.Role{D}, 200, func() call { return call{"/v1/clock", obj("date", "2026-03-02")} }},

@@ -69,6 +69,7 @@ type api struct {
 	limiter      *auth.Limiter
 	metrics      *Metrics
 	metricsHTTP  http.Handler
+	openAPI      []byte // GET /openapi.json, built once
 	mux          *http.ServeMux
 }
 
@@ -110,9 +111,11 @@ func New(svc *command.Service, store eventstore.Store, opts Options) http.Handle
 	if a.actor == "" {
 		a.actor = "api"
 	}
-	for _, rt := range a.routes() {
+	routes := a.routes()
+	for _, rt := range routes {
 		a.mux.Handle(rt.pattern, a.guard(rt))
 	}
+	a.openAPI = openAPI(routes)
 	return a
 }
 

@@ -11,6 +11,10 @@
 // with its permission and handlers/auth says which roles hold it. The token's name is the
 // actor of every event the request records. Tokens are managed at /v1/tokens (admin).
 //
+// Description: GET /openapi.json (OpenAPI 3.1) is built from operations, a hand-written
+// documentation of each route, and the route table, which gives the roles; a test keeps the
+// two naming the same routes and sends every example body to a real server.
+//
 // Metrics: GET /metrics serves the API's Prometheus series (Metrics) from a registry of its
 // own, labelled only from closed sets; Metrics.InstrumentStore measures the appends of
 // whatever is wired to the store it returns.

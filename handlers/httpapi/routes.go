@@ -61,6 +61,7 @@ func (a *api) routes() []route {
 		fn("DELETE /v1/tokens/{id}", admin, a.handleRevokeToken),
 
 		fn("GET /metrics", read, a.handleMetrics),
+		fn("GET /openapi.json", auth.PermAuthenticated, a.handleOpenAPI),
 		fn("GET /healthz", public, a.handleHealthz),
 		fn("GET /readyz", public, a.handleReadyz),
 		fn("POST /v1/clock", admin, a.handleSetClock), // 404 unless the clock is manual
