@@ -398,6 +398,11 @@ func (s *Store) writeGroup(accepted []*appendCall) error {
 			return fmt.Errorf("write %s at %d: %w", ch.seg.name, ch.off, err)
 		}
 		s.stats.bytes.Add(uint64(ch.to - ch.from))
+		if i == len(chunks)-1 {
+			if err := s.zeroAhead(ch.seg, ch.off+int64(ch.to-ch.from), ch.to-ch.from); err != nil {
+				return err
+			}
+		}
 		err := ch.seg.f.Datasync()
 		s.stats.syncs.Add(1)
 		if err != nil {
@@ -409,6 +414,24 @@ func (s *Store) writeGroup(accepted []*appendCall) error {
 	last := chunks[len(chunks)-1]
 	w.seg, w.off = last.seg, last.off+int64(last.to-last.from)
 	s.stats.groups.Add(1)
+	return nil
+}
+
+// zeroAhead writes zeros after a small write that ends at end beyond what the writer zeroed
+// so far, up to zeroAheadBytes further (see the preallocation note in store.go). They go to
+// disk with the group's fdatasync. Only the writer writes at or after the committed end, so
+// the zeros never cover a record.
+func (s *Store) zeroAhead(seg *segment, end int64, written int) error {
+	if end <= seg.zeroedTo || written >= zeroAheadWriteBytesMax {
+		return nil
+	}
+	to := min(seg.capBytes, end+zeroAheadBytes)
+	if to > end {
+		if _, err := seg.f.WriteAt(zeroChunk[:to-end], end); err != nil {
+			return fmt.Errorf("write zeros to %s at %d: %w", seg.name, end, err)
+		}
+	}
+	seg.zeroedTo = to
 	return nil
 }
 

@@ -37,6 +37,9 @@ type File interface {
 	Sync() error
 	// Truncate changes the file's size.
 	Truncate(size int64) error
+	// Allocate reserves [off, off+n) on disk and extends the file to cover it
+	// (fallocate(2) with mode 0: the blocks read as zeros).
+	Allocate(off, n int64) error
 	// Size returns the file's current size.
 	Size() (int64, error)
 	// Close closes the file.
@@ -90,6 +93,18 @@ func (o osFile) WriteAt(p []byte, off int64) (int, error) { return o.f.WriteAt(p
 func (o osFile) Sync() error                              { return o.f.Sync() }
 func (o osFile) Truncate(size int64) error                { return o.f.Truncate(size) }
 func (o osFile) Close() error                             { return o.f.Close() }
+
+func (o osFile) Allocate(off, n int64) error {
+	for {
+		err := syscall.Fallocate(int(o.f.Fd()), 0, off, n)
+		if !errors.Is(err, syscall.EINTR) {
+			if err != nil {
+				return &fs.PathError{Op: "fallocate", Path: o.f.Name(), Err: err}
+			}
+			return nil
+		}
+	}
+}
 
 func (o osFile) Datasync() error {
 	// The raw fd is used without holding the os.File's poller: the file is a regular file,

@@ -1,0 +1,148 @@
+package embedded
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/encours/encours/domain"
+	"github.com/encours/encours/eventstore"
+	"github.com/encours/encours/eventstore/storetest"
+)
+
+// BenchmarkAppend measures durable appends (acknowledged after fdatasync) of batches of
+// events by concurrent writers, each to its own stream with its expected version. It
+// reports events/s and the p50 and p99 latency of an acknowledgement. One op is one Append.
+//
+// The largest batch is eventstore.AppendEventsMax (500): the port refuses more in one
+// Append. Run with BenchmarkFdatasync, which gives the disk's own bound.
+func BenchmarkAppend(b *testing.B) {
+	for _, batch := range []int{1, 100, eventstore.AppendEventsMax} {
+		for _, writers := range []int{1, 32} {
+			b.Run(fmt.Sprintf("batch=%d/writers=%d", batch, writers), func(b *testing.B) {
+				benchmarkAppend(b, batch, writers)
+			})
+		}
+	}
+}
+
+func benchmarkAppend(b *testing.B, batch, writers int) {
+	s, err := Open(b.TempDir(), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	// Each writer reuses its events: the store copies what it writes, and what it keeps (the
+	// result's event ids) shares the strings.
+	events := make([][]domain.Envelope, writers)
+	for w := range events {
+		events[w] = storetest.Events(fmt.Sprintf("customer-%d", w), batch)
+	}
+	latencies := make([][]time.Duration, writers)
+	errs := make([]error, writers)
+	var handed atomic.Int64
+	var wg sync.WaitGroup
+	syscall.Sync() // start with no other dirty data being written back
+	b.ResetTimer()
+	start := time.Now()
+	for w := range writers {
+		wg.Add(1)
+		go func() { // ends once b.N appends are handed out, or on the first error
+			defer wg.Done()
+			ctx, st := context.Background(), fmt.Sprintf("customer-%d", w)
+			lat := make([]time.Duration, 0, b.N/writers+1)
+			for v := int64(0); handed.Add(1) <= int64(b.N); v += int64(batch) {
+				t0 := time.Now()
+				_, err := s.Append(ctx, eventstore.AppendRequest{Stream: st, ExpectedVersion: v, Events: events[w]})
+				lat = append(lat, time.Since(t0))
+				if err != nil {
+					errs[w] = err
+					return
+				}
+			}
+			latencies[w] = lat
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	for _, err := range errs {
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportLatencies(b, slices.Concat(latencies...))
+	b.ReportMetric(float64(b.N*batch)/elapsed.Seconds(), "events/s")
+	st := s.Stats()
+	b.ReportMetric(float64(st.Events)/float64(max(st.Syncs, 1)), "events/sync")
+}
+
+func reportLatencies(b *testing.B, all []time.Duration) {
+	if len(all) == 0 {
+		return
+	}
+	slices.Sort(all)
+	at := func(q float64) float64 {
+		return float64(all[min(len(all)-1, int(q*float64(len(all))))].Nanoseconds()) / 1e3
+	}
+	b.ReportMetric(at(0.50), "p50_us")
+	b.ReportMetric(at(0.99), "p99_us")
+}
+
+// BenchmarkFdatasync measures the disk's raw rate of durable writes: write 4 KiB at the next
+// offset, fdatasync, in a loop, on a file preallocated three ways. zeros is what the store
+// does (see runPreparer); the others show why. One op is one write + fdatasync, so 1e9/ns/op
+// is the rate a single writer of single events cannot beat.
+func BenchmarkFdatasync(b *testing.B) {
+	const writeBytes = 4 << 10
+	for _, prealloc := range []string{"zeros", "fallocate", "none"} {
+		b.Run("prealloc="+prealloc, func(b *testing.B) {
+			f, err := os.OpenFile(filepath.Join(b.TempDir(), "probe"), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer f.Close()
+			size := int64(max(b.N, 256)) * writeBytes
+			switch prealloc {
+			case "zeros":
+				err = writeZeros(osFile{f}, 0, size)
+			case "fallocate":
+				err = syscall.Fallocate(int(f.Fd()), 0, 0, size)
+			}
+			if err == nil {
+				err = f.Sync()
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			buf := make([]byte, writeBytes)
+			for i := range buf {
+				buf[i] = byte(i)
+			}
+			lat := make([]time.Duration, 0, b.N)
+			file := osFile{f}
+			syscall.Sync()
+			b.ResetTimer()
+			for i := range b.N {
+				t0 := time.Now()
+				if _, err := f.WriteAt(buf, int64(i)*writeBytes); err != nil {
+					b.Fatal(err)
+				}
+				if err := file.Datasync(); err != nil {
+					b.Fatal(err)
+				}
+				lat = append(lat, time.Since(t0))
+			}
+			b.StopTimer()
+			reportLatencies(b, lat)
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "syncs/s")
+		})
+	}
+}
