@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash"
 	"hash/crc32"
+	"runtime"
 	"sync"
 	"time"
 
@@ -49,6 +50,8 @@ type writer struct {
 	locs            []uint32 // offset of each record of the group in its segment
 	pendingVersions map[string]uint64
 	pendingKeys     map[string]*appendCall
+	answeredAt      time.Time // when the last group was answered
+	answeredCalls   int       // and how many calls it had
 }
 
 // chunk is the part of a group written to one segment: buf[from:to] at offset off.
@@ -178,22 +181,46 @@ func (s *Store) runWriter() {
 		if !ok {
 			return
 		}
-		group, events := append(w.group[:0], c), len(c.req.Events)
-	collect:
-		for len(group) < groupAppendsMax && events < groupEventsMax {
-			select {
-			case c, ok := <-s.reqs:
-				if !ok {
-					break collect // the next receive returns !ok too
-				}
-				group, events = append(group, c), events+len(c.req.Events)
-			default:
-				break collect
-			}
-		}
+		group := s.collect(append(w.group[:0], c))
 		s.commitGroup(group)
+		w.answeredAt, w.answeredCalls = time.Now(), len(group)
 		clear(group) // drop the answered calls: their owners reuse them
 		w.group = group[:0]
+	}
+}
+
+// collect adds to group the calls waiting in reqs, up to the group limits, and lingers for
+// those just answered to come back.
+//
+// Why linger: with N callers that append in a loop (as request handlers under load do) and
+// one fdatasync in flight, a group that takes only what is queued settles into two cohorts
+// that alternate, each caller in every other group: N/2 appends per fdatasync (measured:
+// 15.9 with 32 writers, ~120k events/s). Callers answered a moment ago come back within
+// tens of microseconds, far less than an fdatasync, so waiting for them doubles the events
+// per fdatasync (32.0, ~200k events/s, and p50 latency down from ~250 to ~145 µs). The
+// writer waits only right after answering a group, only until as many calls are queued as it
+// answered, and never past lingerMax: a caller that does not come back costs at most that.
+// It yields the processor while it waits, so the callers it waits for can run.
+func (s *Store) collect(group []*appendCall) []*appendCall {
+	w := &s.w
+	events := 0
+	for _, c := range group {
+		events += len(c.req.Events)
+	}
+	deadline := w.answeredAt.Add(lingerMax)
+	for { // at most until deadline: lingerMax after the previous group was answered
+		for len(group) < groupAppendsMax && events < groupEventsMax && len(s.reqs) > 0 {
+			c, ok := <-s.reqs // never blocks: only the writer receives
+			if !ok {
+				return group // the next receive in runWriter sees the close too
+			}
+			group, events = append(group, c), events+len(c.req.Events)
+		}
+		if len(group) >= w.answeredCalls || len(group) >= groupAppendsMax || events >= groupEventsMax ||
+			!time.Now().Before(deadline) {
+			return group
+		}
+		runtime.Gosched()
 	}
 }
 
