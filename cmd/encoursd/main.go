@@ -29,6 +29,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -36,6 +37,9 @@ import (
 	"github.com/encours/encours/handlers/auth"
 	"github.com/encours/encours/handlers/command"
 	"github.com/encours/encours/handlers/httpapi"
+	"github.com/encours/encours/handlers/reports"
+	"github.com/encours/encours/projections/engine"
+	"github.com/encours/encours/projections/ledger"
 )
 
 // Server limits (style §8: pass options explicitly, including those equal to defaults).
@@ -229,6 +233,25 @@ func serve(ctx context.Context, logger *slog.Logger, cfg config, stdout io.Write
 				return err
 			}
 		}
+	}
+	// The ledger projection follows the log from its snapshot (design §Flow, step 5). Embedded
+	// mode subscribes to the store directly rather than through an in-process bus: the store's
+	// subscription is already ordered, gap-free and resumable from a checkpoint, which a
+	// memory-only gochannel hop would not add to.
+	projCtx, stopProj := context.WithCancel(ctx)
+	eng := engine.NewLedgerEngine(store, filepath.Join(dir, "projections"), engine.Config[*ledger.Model]{Logger: logger})
+	projDone := make(chan error, 1)
+	go func() { projDone <- eng.Run(projCtx) }() // ends when projCtx is cancelled below
+	defer func() {
+		stopProj()
+		if perr := <-projDone; perr != nil && !errors.Is(perr, context.Canceled) && err == nil {
+			err = fmt.Errorf("ledger projection: %w", perr)
+		}
+	}()
+	reads := reports.NewHTTP(reports.NewLedger(eng, store), store, cfg.clock, logger)
+	for _, r := range reads.Routes() {
+		opts.Extra = append(opts.Extra, httpapi.Extra{Pattern: r.Pattern, Permission: r.Permission, Handler: r.Handler,
+			Summary: r.Summary, Tag: "reports", Query: r.Query, PathExamples: r.PathExamples})
 	}
 	handler := httpapi.New(svc, measured, opts)
 

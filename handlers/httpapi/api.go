@@ -48,6 +48,28 @@ type Options struct {
 	// Actor is recorded in the envelopes of events written through the API when
 	// authentication is off. Default "api".
 	Actor string
+	// Extra are routes served by other packages (the ledger's reads in handlers/reports, the
+	// alerts in handlers/alerting), mounted behind the same authentication, metrics, error
+	// shape and API description as the API's own.
+	Extra []Extra
+}
+
+// Extra is a route another package serves. Its fields document it in /openapi.json.
+type Extra struct {
+	Pattern    string // "METHOD /path/{wildcard}"
+	Permission auth.Permission
+	Handler    http.Handler
+	Summary    string
+	Tag        string
+	// Query lists the query parameters as "name: description".
+	Query []string
+	// PathExamples gives an example value for each path wildcard.
+	PathExamples map[string]string
+	// Body, when set, is the JSON Schema of the request body, with Example a valid one.
+	Body    map[string]any
+	Example string
+	// Success is the success status (default 200).
+	Success int
 }
 
 // readiness is what /readyz asks of the store beyond Head: the embedded store reports a
@@ -112,10 +134,24 @@ func New(svc *command.Service, store eventstore.Store, opts Options) http.Handle
 		a.actor = "api"
 	}
 	routes := a.routes()
+	ops := make(map[string]operation, len(operations)+len(opts.Extra))
+	for p, op := range operations {
+		ops[p] = op
+	}
+	for _, x := range opts.Extra {
+		if x.Handler == nil || x.Permission == 0 {
+			panic("httpapi.New: extra route " + x.Pattern + " without a handler or a permission")
+		}
+		if _, dup := ops[x.Pattern]; dup {
+			panic("httpapi.New: extra route " + x.Pattern + " is served twice")
+		}
+		routes = append(routes, route{x.Pattern, x.Permission, x.Handler})
+		ops[x.Pattern] = x.operation()
+	}
 	for _, rt := range routes {
 		a.mux.Handle(rt.pattern, a.guard(rt))
 	}
-	a.openAPI = openAPI(routes)
+	a.openAPI = openAPI(routes, ops)
 	return a
 }
 

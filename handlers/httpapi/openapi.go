@@ -318,7 +318,7 @@ var wildcardNameRE = regexp.MustCompile(`\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 
 // openAPI builds the description of the routes' operations, the roles from their
 // permissions.
-func openAPI(routes []route) []byte {
+func openAPI(routes []route, operations map[string]operation) []byte {
 	perms := map[string]auth.Permission{}
 	for _, rt := range routes {
 		perms[rt.pattern] = rt.perm
@@ -423,4 +423,19 @@ func operationID(pattern string) string {
 // handleOpenAPI serves GET /openapi.json.
 func (a *api) handleOpenAPI(w http.ResponseWriter, _ *http.Request) {
 	writeBytes(w, http.StatusOK, a.openAPI)
+}
+
+// operation documents an Extra route.
+func (x Extra) operation() operation {
+	op := operation{summary: x.Summary, tag: cmp.Or(x.Tag, "reads"), pathExamples: x.PathExamples,
+		success: cmp.Or(x.Success, http.StatusOK), response: schema{"type": "object"}, errors: []int{400, 404}}
+	for _, q := range x.Query {
+		name, desc, _ := strings.Cut(q, ":")
+		op.query = append(op.query, param{strings.TrimSpace(name), strings.TrimSpace(desc), schema{"type": "string"}})
+	}
+	if x.Body != nil {
+		op.body, op.example = x.Body, x.Example
+		op.errors = append(op.errors, 409, 413, 415)
+	}
+	return op
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
@@ -19,6 +20,10 @@ type Route struct {
 	Pattern    string
 	Permission auth.Permission
 	Handler    http.HandlerFunc
+	Summary    string
+	Query      []string // "name: description", for the API description
+	// PathExamples gives an example for each path wildcard, for the API description.
+	PathExamples map[string]string
 }
 
 // clock gives today's date.
@@ -29,14 +34,19 @@ type HTTP struct {
 	ledger *Ledger
 	store  engine.Reader
 	clock  clock
+	log    *slog.Logger
 }
 
-// NewHTTP returns the read routes over l, the log and a clock.
-func NewHTTP(l *Ledger, store engine.Reader, c clock) *HTTP {
+// NewHTTP returns the read routes over l, the log and a clock; internal errors are logged to
+// logger (nil: discarded) and never shown to clients.
+func NewHTTP(l *Ledger, store engine.Reader, c clock, logger *slog.Logger) *HTTP {
 	if l == nil || store == nil || c == nil {
 		panic("reports: NewHTTP needs a ledger, the log and a clock")
 	}
-	return &HTTP{ledger: l, store: store, clock: c}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &HTTP{ledger: l, store: store, clock: c, log: logger}
 }
 
 // forecastWeeksMax bounds GET /v1/forecast?weeks=.
@@ -44,13 +54,22 @@ const forecastWeeksMax = 104
 
 // Routes lists the read routes (design §API v1: reads take as_of and known_at).
 func (h *HTTP) Routes() []Route {
+	asOf := "as_of: business date YYYY-MM-DD (default today)"
+	knownAt := "known_at: RFC 3339 instant; only events recorded by then count (default now)"
 	return []Route{
-		{"GET /v1/portfolio", auth.PermRead, h.portfolio},
-		{"GET /v1/aging", auth.PermRead, h.aging},
-		{"GET /v1/forecast", auth.PermRead, h.forecast},
-		{"GET /v1/simulations/default", auth.PermRead, h.simulateDefault},
-		{"GET /v1/penalties", auth.PermRead, h.penalties},
-		{"GET /v1/exports/{report}", auth.PermAudit, h.export},
+		{"GET /v1/portfolio", auth.PermRead, h.portfolio,
+			"Portfolio totals, aging, DSO (period, countback), BPDSO, ADD, CEI, concentration, by segment", []string{asOf, knownAt}, nil},
+		{"GET /v1/aging", auth.PermRead, h.aging,
+			"Aged balance per customer", []string{asOf, knownAt, "format: json or csv"}, nil},
+		{"GET /v1/forecast", auth.PermRead, h.forecast,
+			"Weekly cash-in forecast from due dates shifted by each customer's DBT", []string{asOf, knownAt, "weeks: 1 to 104 (default 13)"}, nil},
+		{"GET /v1/simulations/default", auth.PermRead, h.simulateDefault,
+			"If this customer defaulted today: exposure lost, insured part, provision, concentration after", []string{"customer_id: the customer", asOf, knownAt}, nil},
+		{"GET /v1/penalties", auth.PermRead, h.penalties,
+			"Late-payment penalties (Code de commerce L441-10) per late invoice", []string{"customer_id: one customer (default all)", asOf, knownAt}, nil},
+		{"GET /v1/exports/{report}", auth.PermAudit, h.export,
+			"Deterministic export (aging, ledger, journal) with its manifest in X-Encours-Manifest", []string{asOf, knownAt, "format: csv or json"},
+			map[string]string{"report": "aging"}},
 	}
 }
 
@@ -87,7 +106,7 @@ func (h *HTTP) params(r *http.Request) (params, error) {
 func (h *HTTP) serve(w http.ResponseWriter, r *http.Request, fn func(m *ledger.Model, p params) (any, error)) {
 	p, err := h.params(r)
 	if err != nil {
-		writeError(w, err)
+		h.writeError(w, r, err)
 		return
 	}
 	var body any
@@ -99,7 +118,7 @@ func (h *HTTP) serve(w http.ResponseWriter, r *http.Request, fn func(m *ledger.M
 		return err
 	})
 	if err != nil {
-		writeError(w, err)
+		h.writeError(w, r, err)
 		return
 	}
 	setBasis(w, basis)
@@ -118,23 +137,40 @@ func setBasis(w http.ResponseWriter, b Basis) {
 // same figures by segment (design §API v1, GET /v1/portfolio).
 func (h *HTTP) portfolio(w http.ResponseWriter, r *http.Request) {
 	h.serve(w, r, func(m *ledger.Model, p params) (any, error) {
-		fig, err := ledger.ComputeFigures(m, ledger.Portfolio(), p.asOf, ledger.Config{})
-		if err != nil {
+		type answer struct {
+			Figures       *ledger.Figures              `json:"figures"` // null when currencies cannot be totalled
+			Concentration *ledger.ConcentrationFigures `json:"concentration"`
+			BySegment     []ledger.Figures             `json:"by_segment"`
+			ByCurrency    []ledger.Figures             `json:"by_currency"`
+			Warnings      []string                     `json:"warnings"`
+		}
+		var a answer
+		a.Warnings = []string{}
+		var err error
+		if a.ByCurrency, err = ledger.GroupFigures(m, ledger.ByCurrency, p.asOf, ledger.Config{}); err != nil {
 			return nil, err
 		}
+		// A portfolio in several currencies totals in the reporting currency at the rate in
+		// force at as_of (design §Events, ExchangeRatesPublished). Without a rate the totals
+		// would be wrong, so they are left out and said so; the per-currency figures stand.
+		fig, err := ledger.ComputeFigures(m, ledger.Portfolio(), p.asOf, ledger.Config{})
+		switch {
+		case errors.Is(err, ledger.ErrMissingRate):
+			a.Warnings = append(a.Warnings, "no exchange rate in force at "+p.asOf.String()+" for every currency: totals, concentration and segments are left out; see by_currency ("+err.Error()+")")
+			return a, nil
+		case err != nil:
+			return nil, err
+		}
+		a.Figures = &fig
 		conc, err := ledger.Concentration(m, ledger.Portfolio(), p.asOf)
 		if err != nil {
 			return nil, err
 		}
-		bySegment, err := ledger.GroupFigures(m, ledger.BySegment, p.asOf, ledger.Config{})
-		if err != nil {
+		a.Concentration = &conc
+		if a.BySegment, err = ledger.GroupFigures(m, ledger.BySegment, p.asOf, ledger.Config{}); err != nil {
 			return nil, err
 		}
-		return struct {
-			Figures       ledger.Figures              `json:"figures"`
-			Concentration ledger.ConcentrationFigures `json:"concentration"`
-			BySegment     []ledger.Figures            `json:"by_segment"`
-		}{fig, conc, bySegment}, nil
+		return a, nil
 	})
 }
 
@@ -147,7 +183,7 @@ func (h *HTTP) aging(w http.ResponseWriter, r *http.Request) {
 	case FormatCSV:
 		p, err := h.params(r)
 		if err != nil {
-			writeError(w, err)
+			h.writeError(w, r, err)
 			return
 		}
 		var out []byte
@@ -159,7 +195,7 @@ func (h *HTTP) aging(w http.ResponseWriter, r *http.Request) {
 			return err
 		})
 		if err != nil {
-			writeError(w, err)
+			h.writeError(w, r, err)
 			return
 		}
 		setBasis(w, basis)
@@ -167,7 +203,7 @@ func (h *HTTP) aging(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		_, _ = w.Write(out)
 	default:
-		writeError(w, &domain.Error{Kind: domain.KindInvalid, Code: "invalid_query", Field: "format", Message: "format must be json or csv"})
+		h.writeError(w, r, &domain.Error{Kind: domain.KindInvalid, Code: "invalid_query", Field: "format", Message: "format must be json or csv"})
 	}
 }
 
@@ -176,7 +212,7 @@ func (h *HTTP) forecast(w http.ResponseWriter, r *http.Request) {
 	if s := r.URL.Query().Get("weeks"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > forecastWeeksMax {
-			writeError(w, &domain.Error{Kind: domain.KindInvalid, Code: "invalid_query", Field: "weeks", Message: "weeks must be 1 to 104"})
+			h.writeError(w, r, &domain.Error{Kind: domain.KindInvalid, Code: "invalid_query", Field: "weeks", Message: "weeks must be 1 to 104"})
 			return
 		}
 		weeks = n
@@ -189,7 +225,7 @@ func (h *HTTP) forecast(w http.ResponseWriter, r *http.Request) {
 func (h *HTTP) simulateDefault(w http.ResponseWriter, r *http.Request) {
 	id := r.URL.Query().Get("customer_id")
 	if id == "" {
-		writeError(w, &domain.Error{Kind: domain.KindInvalid, Code: "missing_field", Field: "customer_id", Message: "customer_id is required"})
+		h.writeError(w, r, &domain.Error{Kind: domain.KindInvalid, Code: "missing_field", Field: "customer_id", Message: "customer_id is required"})
 		return
 	}
 	h.serve(w, r, func(m *ledger.Model, p params) (any, error) {
@@ -219,7 +255,7 @@ func (h *HTTP) penalties(w http.ResponseWriter, r *http.Request) {
 func (h *HTTP) export(w http.ResponseWriter, r *http.Request) {
 	p, err := h.params(r)
 	if err != nil {
-		writeError(w, err)
+		h.writeError(w, r, err)
 		return
 	}
 	format := Format(r.URL.Query().Get("format"))
@@ -227,12 +263,12 @@ func (h *HTTP) export(w http.ResponseWriter, r *http.Request) {
 		format = FormatCSV
 	}
 	if format != FormatCSV && format != FormatJSON {
-		writeError(w, &domain.Error{Kind: domain.KindInvalid, Code: "invalid_query", Field: "format", Message: "format must be csv or json"})
+		h.writeError(w, r, &domain.Error{Kind: domain.KindInvalid, Code: "invalid_query", Field: "format", Message: "format must be csv or json"})
 		return
 	}
 	out, man, err := Export(r.Context(), h.store, Report(r.PathValue("report")), format, p.asOf, p.knownAt)
 	if err != nil {
-		writeError(w, err)
+		h.writeError(w, r, err)
 		return
 	}
 	mj, _ := json.Marshal(man)
@@ -254,13 +290,16 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// writeError answers in the API's error shape; internal errors show no details.
-func writeError(w http.ResponseWriter, err error) {
+// writeError answers in the API's error shape; internal errors show no details to the client
+// and are logged with the request's correlation id.
+func (h *HTTP) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	status, code, msg, field := http.StatusInternalServerError, "internal", "internal error", ""
 	var de *domain.Error
 	switch {
 	case errors.Is(err, ledger.ErrUnknownCustomer):
 		status, code, msg = http.StatusNotFound, domain.CodeUnknownCustomer, "no such customer in the ledger"
+	case errors.Is(err, ledger.ErrMissingRate):
+		status, code, msg = http.StatusUnprocessableEntity, "missing_exchange_rate", err.Error()
 	case errors.Is(err, context.Canceled):
 		status, code, msg = 499, "canceled", "request canceled"
 	case errors.As(err, &de) && de.Kind != domain.KindInternal:
@@ -273,6 +312,10 @@ func writeError(w http.ResponseWriter, err error) {
 		default:
 			status = http.StatusBadRequest
 		}
+	}
+	if status == http.StatusInternalServerError {
+		h.log.Error("read failed", slog.String("route", r.Pattern), slog.String("correlation_id", w.Header().Get("X-Correlation-Id")),
+			slog.String("error", err.Error()))
 	}
 	writeJSON(w, status, struct {
 		Error struct {

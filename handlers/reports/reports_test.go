@@ -84,7 +84,7 @@ func TestExportIsDeterministicAndAsKnownAt(t *testing.T) {
 // the portfolio's exposure and the aging CSV against the same figures.
 func TestHTTPReads(t *testing.T) {
 	st, _ := newLog(t)
-	h := NewHTTP(NewLedger(nil, st), st, &stepClock{t: time.Date(2026, 1, 12, 12, 0, 0, 0, time.UTC)})
+	h := NewHTTP(NewLedger(nil, st), st, &stepClock{t: time.Date(2026, 1, 12, 12, 0, 0, 0, time.UTC)}, nil)
 	mux := http.NewServeMux()
 	for _, r := range h.Routes() {
 		mux.HandleFunc(r.Pattern, r.Handler)
