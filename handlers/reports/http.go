@@ -1,11 +1,13 @@
 package reports
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -57,6 +59,9 @@ func (h *HTTP) Routes() []Route {
 	asOf := "as_of: business date YYYY-MM-DD (default today)"
 	knownAt := "known_at: RFC 3339 instant; only events recorded by then count (default now)"
 	return []Route{
+		{"GET /v1/customers", auth.PermRead, h.customers,
+			"Customers with their exposure, limit, utilisation and overdue, paginated", []string{asOf, knownAt,
+				"sort: id (default) or exposure (largest first)", "segment: only this segment", "limit: 1 to 500 (default 50)", "offset: rows to skip (default 0)"}, nil},
 		{"GET /v1/portfolio", auth.PermRead, h.portfolio,
 			"Portfolio totals, aging, DSO (period, countback), BPDSO, ADD, CEI, concentration, by segment", []string{asOf, knownAt}, nil},
 		{"GET /v1/aging", auth.PermRead, h.aging,
@@ -328,4 +333,90 @@ func (h *HTTP) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		Message string `json:"message"`
 		Field   string `json:"field,omitempty"`
 	}{code, msg, field}})
+}
+
+// Pagination of GET /v1/customers.
+const (
+	customersLimitDefault = 50
+	customersLimitMax     = 500
+)
+
+// CustomerRow is one line of GET /v1/customers.
+type CustomerRow struct {
+	CustomerID    domain.CustomerID `json:"customer_id"`
+	Name          string            `json:"name"`
+	Segment       string            `json:"segment"`
+	Sector        string            `json:"sector"`
+	Country       string            `json:"country"`
+	Exposure      domain.Money      `json:"exposure"`
+	CreditLimit   domain.Money      `json:"credit_limit"`
+	UtilisationBP *int64            `json:"utilisation_bp"`
+	Overdue       domain.Money      `json:"overdue"`
+	OpenItems     int               `json:"open_items"`
+	DBTCentidays  *int64            `json:"dbt_centidays"`
+}
+
+// customers lists customers, by id or by exposure, with offset pagination (the list is
+// computed from one model, so pages are consistent when the basis position is the same).
+func (h *HTTP) customers(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	limit, offset := customersLimitDefault, 0
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > customersLimitMax {
+			h.writeError(w, r, &domain.Error{Kind: domain.KindInvalid, Code: "invalid_query", Field: "limit", Message: "limit must be 1 to 500"})
+			return
+		}
+		limit = n
+	}
+	if v := q.Get("offset"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			h.writeError(w, r, &domain.Error{Kind: domain.KindInvalid, Code: "invalid_query", Field: "offset", Message: "offset must be a whole number"})
+			return
+		}
+		offset = n
+	}
+	sortBy := q.Get("sort")
+	if sortBy != "" && sortBy != "id" && sortBy != "exposure" {
+		h.writeError(w, r, &domain.Error{Kind: domain.KindInvalid, Code: "invalid_query", Field: "sort", Message: "sort must be id or exposure"})
+		return
+	}
+	segment := q.Get("segment")
+	h.serve(w, r, func(m *ledger.Model, p params) (any, error) {
+		groups, err := ledger.GroupFigures(m, ledger.ByCustomer, p.asOf, ledger.Config{})
+		if err != nil {
+			return nil, err
+		}
+		rows := make([]CustomerRow, 0, len(groups))
+		for _, g := range groups {
+			prof, err := ledger.CustomerProfile(m, domain.CustomerID(g.Key))
+			if err != nil {
+				return nil, err
+			}
+			if segment != "" && prof.Segment != segment {
+				continue
+			}
+			rows = append(rows, CustomerRow{CustomerID: prof.CustomerID, Name: prof.Name, Segment: prof.Segment, Sector: prof.Sector,
+				Country: prof.Country, Exposure: g.Exposure, CreditLimit: g.CreditLimit, UtilisationBP: g.UtilisationBP,
+				Overdue: g.Overdue, OpenItems: g.OpenItems, DBTCentidays: g.Payments.DBTCentidays})
+		}
+		if sortBy == "exposure" {
+			// Largest exposure first; amounts in different currencies compare by minor units,
+			// which is only a display order, never a figure.
+			slices.SortStableFunc(rows, func(a, b CustomerRow) int { return cmp.Compare(b.Exposure.Minor, a.Exposure.Minor) })
+		}
+		total := len(rows)
+		rows = rows[min(offset, total):min(offset+limit, total)]
+		var next *int
+		if offset+limit < total {
+			n := offset + limit
+			next = &n
+		}
+		return struct {
+			Customers  []CustomerRow `json:"customers"`
+			Total      int           `json:"total"`
+			NextOffset *int          `json:"next_offset"`
+		}{rows, total, next}, nil
+	})
 }

@@ -118,6 +118,22 @@ func TestHTTPReads(t *testing.T) {
 	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
 	assert.Contains(t, string(body), "BETA,BETA,,EUR,0.00,100.00,")
 
+	resp, body = get("/v1/customers?as_of=2025-12-31&sort=exposure&limit=1")
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
+	var list struct {
+		Data struct {
+			Customers  []CustomerRow `json:"customers"`
+			Total      int           `json:"total"`
+			NextOffset *int          `json:"next_offset"`
+		} `json:"data"`
+	}
+	require.NoError(t, json.Unmarshal(body, &list))
+	require.Len(t, list.Data.Customers, 1)
+	assert.Equal(t, domain.CustomerID("ACME"), list.Data.Customers[0].CustomerID, "largest exposure first")
+	assert.Equal(t, 2, list.Data.Total)
+	require.NotNil(t, list.Data.NextOffset)
+	assert.Equal(t, 1, *list.Data.NextOffset)
+
 	resp, body = get("/v1/aging?as_of=31/12/2025")
 	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
 	assert.Contains(t, string(body), `"field":"as_of"`)
