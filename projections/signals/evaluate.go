@@ -269,6 +269,7 @@ func limitSignal(in *customerInput) (Signal, bool) {
 	}
 	var sev Severity
 	var util int64
+	hold := false
 	if limit <= 0 {
 		sev = SeverityCritical // a zero limit means: extend no more credit (design §Events)
 	} else {
@@ -278,6 +279,8 @@ func limitSignal(in *customerInput) (Signal, bool) {
 			sev = SeverityCritical
 		case util >= cfg.WarningBP:
 			sev = SeverityWarning
+		case util >= cfg.WarningBP-cfg.ClearMarginBP:
+			sev, hold = SeverityWarning, true
 		default:
 			return Signal{}, false
 		}
@@ -306,7 +309,7 @@ func limitSignal(in *customerInput) (Signal, bool) {
 	for _, v := range open[max(0, len(open)-5):] {
 		e.addMovers(in.invoiceMover(v, openAt(v, in.asOf), UnitMinor, "open"))
 	}
-	return Signal{Rule: RuleCreditLimit, Subject: string(in.id), Severity: sev,
+	return Signal{Rule: RuleCreditLimit, Subject: string(in.id), Severity: sev, Hold: hold,
 		Message:         fmt.Sprintf("%s: %s", in.id, e.Summary),
 		TriggerPosition: maxPosition(e.Moved), Explanation: e}, true
 }
@@ -717,11 +720,14 @@ func portfolioSignals(m *ledger.Model, asOf domain.Date, cfg *Config) ([]Signal,
 		return nil, fmt.Errorf("signals: concentration: %w", err)
 	case conc.Customers >= p.MinCustomers:
 		var sev Severity
+		hold := false
 		switch {
 		case conc.Top1ShareBP >= p.Top1CriticalBP || conc.HHIBP >= p.HHICriticalBP:
 			sev = SeverityCritical
 		case conc.Top1ShareBP >= p.Top1WarningBP || conc.HHIBP >= p.HHIWarningBP:
 			sev = SeverityWarning
+		case conc.Top1ShareBP >= p.Top1WarningBP-p.ClearMarginBP || conc.HHIBP >= p.HHIWarningBP-p.ClearMarginBP:
+			sev, hold = SeverityWarning, true
 		}
 		if sev != 0 {
 			e := Explanation{
@@ -735,7 +741,7 @@ func portfolioSignals(m *ledger.Model, asOf domain.Date, cfg *Config) ([]Signal,
 			for _, c := range conc.Top[:min(5, len(conc.Top))] {
 				e.addMovers(Mover{Kind: MovedCustomer, ID: string(c.CustomerID), Value: ptr(c.ShareBP), Unit: UnitBP, Note: "exposure " + c.Exposure.String()})
 			}
-			out = append(out, Signal{Rule: RuleConcentration, Subject: PortfolioSubject, Severity: sev,
+			out = append(out, Signal{Rule: RuleConcentration, Subject: PortfolioSubject, Severity: sev, Hold: hold,
 				Message: "portfolio concentration: " + e.Summary, TriggerPosition: m.Position(), Explanation: e})
 		}
 	}
@@ -771,11 +777,14 @@ func portfolioSignals(m *ledger.Model, asOf domain.Date, cfg *Config) ([]Signal,
 	}
 	rise := ratioBP(*cur.Centidays-mean, mean)
 	var sev Severity
+	hold := false
 	switch {
 	case rise >= p.DSODriftCriticalBP:
 		sev = SeverityCritical
 	case rise >= p.DSODriftWarningBP:
 		sev = SeverityWarning
+	case rise >= p.DSODriftWarningBP-p.ClearMarginBP:
+		sev, hold = SeverityWarning, true
 	default:
 		return out, nil
 	}
@@ -785,7 +794,7 @@ func portfolioSignals(m *ledger.Model, asOf domain.Date, cfg *Config) ([]Signal,
 	e.Baseline = []Figure{fig("dso_trailing_mean", mean, UnitCentidays), fig("months", n, UnitCount)}
 	e.Current = []Figure{fig("dso", *cur.Centidays, UnitCentidays), fig("rise", rise, UnitBP), moneyFig("ar", cur.ARClosing), moneyFig("credit_sales", cur.CreditSales)}
 	e.Threshold = []Figure{fig("warning_rise", p.DSODriftWarningBP, UnitBP), fig("critical_rise", p.DSODriftCriticalBP, UnitBP)}
-	out = append(out, Signal{Rule: RulePortfolioDSODrift, Subject: PortfolioSubject, Severity: sev,
+	out = append(out, Signal{Rule: RulePortfolioDSODrift, Subject: PortfolioSubject, Severity: sev, Hold: hold,
 		Message: e.Summary, TriggerPosition: m.Position(), Explanation: e})
 	return out, nil
 }

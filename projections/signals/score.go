@@ -114,11 +114,14 @@ func riskScore(in *customerInput, incidents int64) RiskScore {
 func scoreSignal(in *customerInput, rs RiskScore) (Signal, bool) {
 	cfg := in.th.Score
 	var sev Severity
+	hold := false
 	switch {
 	case rs.Score < cfg.CriticalBelow:
 		sev = SeverityCritical
 	case rs.Score < cfg.WarningBelow:
 		sev = SeverityWarning
+	case rs.Score < cfg.WarningBelow+cfg.ClearMarginPoints:
+		sev, hold = SeverityWarning, true
 	default:
 		return Signal{}, false
 	}
@@ -136,6 +139,6 @@ func scoreSignal(in *customerInput, rs RiskScore) (Signal, bool) {
 		}
 	}
 	e.Summary += fmt.Sprintf("; the factor that costs most is %s (%s points)", worst, days(lost))
-	return Signal{Rule: RuleRiskScore, Subject: string(in.id), Severity: sev,
+	return Signal{Rule: RuleRiskScore, Subject: string(in.id), Severity: sev, Hold: hold,
 		Message: fmt.Sprintf("%s: %s", in.id, e.Summary), Explanation: e}, true
 }

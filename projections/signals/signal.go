@@ -128,6 +128,11 @@ type Signal struct {
 	// model's position when only time moved it (an invoice falling overdue at a tick).
 	TriggerPosition uint64      `json:"trigger_position"`
 	Explanation     Explanation `json:"explanation"`
+	// Hold marks a value inside the hysteresis band just below a threshold: not enough to
+	// raise an alert, enough to keep an open one open (it never escalates one). Without the
+	// band, a utilisation or a share hovering at its threshold raises and resolves an alert
+	// at every event.
+	Hold bool `json:"hold,omitempty"`
 }
 
 // Key identifies the alert a signal maps to.
