@@ -48,9 +48,11 @@ type Thresholds struct {
 // (amount-weighted over its cash, design §Metrics DBT; disputed invoices and invoices under
 // a payment plan are left out: their delay has its own signal). The charts arm once the
 // baseline holds ArmAfterPayments observations; the baseline is the mean and σ (at least
-// SigmaFloorDays) of the first ArmAfterPayments observations and then of each later one that
-// left the charts in control, up to BaselinePayments: it grows with the customer's normal
-// behaviour, and a drift, once signalled, never becomes its new normal. A new observation is
+// SigmaFloorDays) of the first ArmAfterPayments observations and then of each later one the
+// charts kept in control, up to BaselinePayments (a self-starting chart: it grows with the
+// customer's normal behaviour); an alarm takes back the observations of the CUSUM run that
+// led to it, so neither a drift nor its first payments become the new normal. A new
+// observation is
 // standardised by σ·√(1 + 1/n), n the baseline's size, its spread around a mean estimated
 // from n values.
 type DriftConfig struct {

@@ -114,6 +114,7 @@ func Drift(obs []Observation, cfg DriftConfig) DriftState {
 	pow := int64(ewmaPowScale) // (1 − λ)^2j
 	runStart := -1
 	var n, sum, sum2 int64 // the baseline: count, Σx, Σx²
+	var joined []int64     // observations of the current CUSUM run that joined the baseline
 	j := 0                 // observations since the charts armed
 	for i, x := range xs {
 		if n < int64(arm) {
@@ -137,7 +138,7 @@ func Drift(obs []Observation, cfg DriftConfig) DriftState {
 		s = min(max(0, s+dev-cfg.KSigmaBP), cfg.CriticalSigmaBP)
 		switch {
 		case s == 0:
-			runStart = -1
+			runStart, joined = -1, joined[:0]
 		case runStart < 0:
 			runStart = i
 		}
@@ -158,11 +159,23 @@ func Drift(obs []Observation, cfg DriftConfig) DriftState {
 		if st.Severity != 0 && st.FirstAlarm < 0 {
 			st.FirstAlarm = i
 		}
-		// An observation joins the baseline while the baseline is not full and the charts
-		// are in control: a drift, once signalled, never becomes the customer's new normal.
-		if st.Severity == 0 && n < int64(cfg.BaselinePayments) {
+		// An observation the charts keep in control joins the baseline (the self-starting
+		// scheme: the next one is judged against every earlier one). An alarm takes back the
+		// ones of the CUSUM run that led to it: neither a drift nor its first payments become
+		// the customer's new normal.
+		switch {
+		case st.Severity != 0:
+			for _, x := range joined {
+				n, sum, sum2 = n-1, sum-x, sum2-x*x
+			}
+			joined = joined[:0]
+		case n < int64(cfg.BaselinePayments):
 			n, sum, sum2 = n+1, sum+xs[i], sum2+xs[i]*xs[i]
+			if runStart >= 0 {
+				joined = append(joined, xs[i])
+			}
 		}
+		invariant(n >= int64(arm), "drift baseline of %d below the %d it armed with", n, arm)
 	}
 	if !st.Armed && n > 0 {
 		st.LastCentidays = xs[len(xs)-1]

@@ -48,11 +48,13 @@ func runSteps(steps []step) {
 //     40 000 − 5 000 = 63 654 ≥ 45 000; z = 0.3 × 682 + 0.7 × 10 = 212 > UCL = −146 + 3 ×
 //     207 × √(0.3/1.7 × (1 − 0.7^16)) = −146 + 260 = 114. Both charts out: the WARNING
 //     alert fires at this payment, explained by the two late payments of the CUSUM run.
-//   - Mar 2025, +13: the baseline is frozen (an alarming observation never joins it); +13 is
-//     winsorised to 682 too; S = 63 654 + 40 000 − 5 000 = 98 654, capped at 90 000 = the
-//     critical level; z = 0.3 × 682 + 0.7 × 212 = 353 > UCL: CRITICAL.
-//   - Apr 2025, +18: still critical; the explanation's current figure is the +18 days of
-//     journey 2.
+//     The alarm takes the run's +5 back out of the baseline: n = 12, μ = −200, σ = 200.
+//   - Mar 2025, +13: +13 is winsorised to μ + 4σ_eff = −200 + 4 × 208 = 632 (it never joins
+//     the baseline: it alarms); (632 + 200) × 10 000 / 208 = 40 000; S = 63 654 + 40 000 −
+//     5 000 = 98 654, capped at 90 000 = the critical level; z = 0.3 × 632 + 0.7 × 212 =
+//     338 > UCL: CRITICAL.
+//   - Apr 2025, +18: still critical; the explanation's figures are journey 2's: a baseline
+//     of −2.00 days (the twelve 2024 payments) and a current +18 days.
 func TestDriftCatchesJourneyTwo(t *testing.T) {
 	b := newBook(t)
 	const acme = domain.CustomerID("ACME")
@@ -119,9 +121,13 @@ func TestDriftCatchesJourneyTwo(t *testing.T) {
 	s, _ := figure(crit.Explanation.Current, "cusum")
 	assert.Equal(t, int64(90_000), s)
 	z, _ := figure(crit.Explanation.Current, "ewma")
-	assert.Equal(t, int64(353), z)
+	assert.Equal(t, int64(338), z)
 	last, _ := figure(got[15].Explanation.Current, "dbt_last")
 	assert.Equal(t, int64(1800), last, "the journey's current figure: +18 days")
+	base, _ := figure(got[15].Explanation.Baseline, "dbt_mean")
+	assert.Equal(t, int64(-200), base, "the journey's baseline: 2 days early, the drift taken out")
+	n, _ := figure(got[15].Explanation.Baseline, "invoices")
+	assert.Equal(t, int64(12), n)
 }
 
 // TestDriftStablePayerFalsePositiveRate: a stable payer must not raise a drift alert. Method:
