@@ -47,9 +47,11 @@ var (
 	ErrTooManySubscriptions = errors.New("too many subscriptions")
 )
 
-// Publisher publishes an alert notification on the Kafka topic encours.alerts, keyed by
-// customer (design §The flow of one event, step 6). The daemon wires bus/kafka here; without
-// one, kafka subscriptions are refused.
+// Publisher publishes an alert notification (the Notification JSON) on the Kafka topic
+// encours.alerts, keyed by customer ("portfolio" for the portfolio's alerts) so that one
+// customer's alert events stay in order (design §The flow of one event, step 6). The daemon
+// wires bus/kafka here; without one, kafka subscriptions are refused. An error is retried
+// like a webhook's.
 type Publisher interface {
 	PublishAlert(ctx context.Context, key string, body []byte) error
 }
@@ -686,7 +688,7 @@ func (d *Delivery) deliver(ctx context.Context, st *subState, e domain.Envelope,
 	}
 	var lastErr error
 	for attempt := 1; ; attempt++ { // bounded by AttemptsMax, or by room for a dead letter
-		lastErr = d.send(ctx, st.sub, body, id, e, attempt)
+		lastErr = d.send(ctx, st.sub, body, id, m, e, attempt)
 		if lastErr == nil {
 			d.mu.Lock()
 			d.stats.Delivered++
@@ -742,13 +744,17 @@ func (d *Delivery) deliver(ctx context.Context, st *subState, e domain.Envelope,
 }
 
 // send makes one attempt on the subscription's channel.
-func (d *Delivery) send(ctx context.Context, s *Subscription, body []byte, alertID string, e domain.Envelope, attempt int) error {
+func (d *Delivery) send(ctx context.Context, s *Subscription, body []byte, alertID string, m alertMeta, e domain.Envelope, attempt int) error {
 	switch s.Channel {
 	case ChannelKafka:
 		if d.opts.Publisher == nil {
 			return errors.New("no kafka publisher configured")
 		}
-		return d.opts.Publisher.PublishAlert(ctx, alertID, body)
+		key := string(m.customer)
+		if key == "" {
+			key = portfolioIDPart
+		}
+		return d.opts.Publisher.PublishAlert(ctx, key, body)
 	default:
 		return postWebhook(ctx, d.opts.Client, s.URL, s.secret, d.opts.Clock(), body, alertID, e.EventID, attempt)
 	}

@@ -1,7 +1,9 @@
 package alerting
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -352,4 +354,43 @@ func TestBackoffGrowsToItsCap(t *testing.T) {
 			assert.LessOrEqual(t, got, want, "attempt %d", n+1)
 		}
 	}
+}
+
+// fakePublisher records what the kafka channel publishes; it fails its first call.
+type fakePublisher struct {
+	mu    sync.Mutex
+	calls int
+	keys  []string
+	notes []Notification
+}
+
+func (p *fakePublisher) PublishAlert(_ context.Context, key string, body []byte) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.calls++
+	if p.calls == 1 {
+		return errors.New("broker unavailable")
+	}
+	var n Notification
+	if err := json.Unmarshal(body, &n); err != nil {
+		return err
+	}
+	p.keys, p.notes = append(p.keys, key), append(p.notes, n)
+	return nil
+}
+
+// TestKafkaChannel: a kafka subscription publishes each alert event through the Publisher,
+// keyed by customer, retried like a webhook.
+func TestKafkaChannel(t *testing.T) {
+	pub := &fakePublisher{}
+	r := newRig(t, t.TempDir(), rigOptions{today: d("2024-03-01"), delivery: DeliveryOptions{Publisher: pub}})
+	var created createdSubscription
+	require.Equal(t, http.StatusCreated, r.do("POST", "/v1/subscriptions", map[string]any{"channel": "kafka"}, &created))
+	raiseLimitAlerts(r, "KF", 2)
+	require.Eventually(t, func() bool { pub.mu.Lock(); defer pub.mu.Unlock(); return len(pub.notes) == 3 }, waitMax, 5*time.Millisecond)
+	pub.mu.Lock()
+	defer pub.mu.Unlock()
+	assert.Equal(t, []string{"KF00", "KF01", "KF01"}, pub.keys)
+	assert.Equal(t, "AlertResolved", pub.notes[2].Type)
+	assert.Equal(t, created.SubscriptionID, pub.notes[0].SubscriptionID)
 }
