@@ -21,7 +21,7 @@ build:
 ## the first start (no $(DATA) yet) it imports the IBM sample and a demo portfolio.
 run: build
 	@./scripts/first-start $(DATA) $(BIN)
-	./$(BIN)/encoursd --data $(DATA) --listen $(LISTEN)
+	./$(BIN)/encoursd --data $(DATA) --listen $(LISTEN) --admin-token-file $(DATA)/admin-token
 
 ## test: everything CI runs.
 test: lint
