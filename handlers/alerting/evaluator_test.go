@@ -237,18 +237,18 @@ func TestReplayReproducesAlerts(t *testing.T) {
 				dbt := 0
 				switch c {
 				case "DRIFT":
-					if i > 200 {
-						dbt = (i - 200) / 6
+					if i > days/2 {
+						dbt = (i - days/2) / 6
 					}
 				case "SILENT":
-					if i > 250 {
+					if i > days*5/8 {
 						dbt = 1000
 					}
 				case "NEAR":
 					dbt = 20
 				}
 				dues = append(dues, due{c, inv, day.AddDays(30 + dbt), amt})
-				if c == "DISPUTE" && i > 300 && i%28 == k {
+				if c == "DISPUTE" && i > days*3/4 && i%28 == k {
 					r.add(c, domain.InvoiceDisputed{InvoiceID: inv, DisputedOn: day})
 				}
 			}
