@@ -347,6 +347,9 @@ func (s *Store) recordedAt() time.Time {
 // segment touched: one, except at a rollover), and publishes them.
 func (s *Store) writeGroup(accepted []*appendCall) error {
 	w := &s.w
+	// The chain continues from the committed head (no mu: the writer is its only writer).
+	invariant(w.prev == s.head.Hash && w.next == s.head.Position+1, "writer at %d after %s, head %d %s",
+		w.next, w.prev, s.head.Position, s.head.Hash)
 	at := s.recordedAt()
 	buf, chunks, locs := w.buf[:0], w.chunks[:0], w.locs[:0]
 	prev, pos := w.prev, w.next

@@ -29,6 +29,15 @@ type faultFS struct {
 	shortErr  bool // the failing write writes all but its last 5 bytes first
 	syncErr   error
 	files     map[string]*faultFile
+	entered   chan struct{} // closed when a held Datasync starts
+	release   chan struct{} // a held Datasync waits for it to close
+}
+
+// holdSync makes the next segment Datasync close entered, then wait for release.
+func (f *faultFS) holdSync(entered, release chan struct{}) {
+	f.mu.Lock()
+	f.entered, f.release = entered, release
+	f.mu.Unlock()
 }
 
 func (f *faultFS) OpenFile(name string, flag int, perm fs.FileMode) (File, error) {
@@ -108,6 +117,14 @@ func (f *faultFile) Datasync() error {
 		return f.File.Datasync()
 	}
 	f.fs.datasyncs.Add(1)
+	f.fs.mu.Lock()
+	entered, release := f.fs.entered, f.fs.release
+	f.fs.entered, f.fs.release = nil, nil
+	f.fs.mu.Unlock()
+	if entered != nil {
+		close(entered)
+		<-release
+	}
 	if _, _, err := f.fs.faults(); err != nil {
 		return &fs.PathError{Op: "fdatasync", Path: f.name, Err: err}
 	}

@@ -109,7 +109,8 @@ func withFile(files map[string][]byte, name string, b []byte) map[string][]byte 
 // Goal: a crash during the last write leaves a torn tail that Open drops, as a whole append,
 // reporting what it dropped; the store then appends and reopens cleanly. Method: the last
 // append (3 events) is cut at every byte offset (the file truncated there, or zeroed from
-// there as a preallocated segment would be), and overwritten with random garbage from there.
+// there as a preallocated segment would be), and overwritten with random garbage from there,
+// up to and including its end (garbage after a whole log: nothing lost, garbage dropped).
 func TestTornTail(t *testing.T) {
 	src := t.TempDir()
 	results, events, locs := fillStore(t, src, 64<<10, []int{1, 2, 1, 3})
@@ -136,17 +137,21 @@ func TestTornTail(t *testing.T) {
 		}},
 		{"garbage", func(b []byte, cut int64) []byte {
 			c := append([]byte(nil), b...)
-			n := end - cut + rng.Int64N(64) // to the end of the append and beyond
+			n := end - cut + 1 + rng.Int64N(64) // to the end of the append and beyond
 			for i := cut; i < cut+n && i < int64(len(c)); i++ {
 				c[i] = byte(rng.Uint32())
 			}
+			c[cut] = b[cut] ^ byte(1+rng.IntN(255)) // the first byte always changes
 			return c
 		}},
 	}
 	for _, v := range variants {
 		t.Run(v.name, func(t *testing.T) {
 			dir := t.TempDir() // one directory, rewritten for each cut: creating thousands is slow
-			for cut := start; cut < end; cut += step {
+			for cut := start; cut <= end; cut += step {
+				if cut > end-step {
+					cut = end // always the end itself
+				}
 				damaged := v.damage(orig[seg], cut)
 				if bytes.Equal(damaged, orig[seg]) {
 					continue // the zeroed bytes were zeros already (a hash ending in 00): no damage
@@ -155,38 +160,44 @@ func TestTornTail(t *testing.T) {
 				s, err := Open(dir, Options{SegmentBytes: 64 << 10})
 				require.NoError(t, err, "cut at %d", cut)
 				rec := s.Recovered()
-				if cut == start && v.name != "garbage" {
+				// What survives: the log without its last append, or all of it when the
+				// damage starts after it.
+				head, tornAt := firstDropped-1, start
+				if cut == end {
+					head, tornAt = last.Position, end
+				}
+				if (cut == start || cut == end) && v.name != "garbage" {
 					assert.Equal(t, Recovery{}, rec, "cut at an append boundary")
 				} else {
 					wantDropped := 0
-					for p := firstDropped; p <= last.Position; p++ {
-						if locs[p].end <= cut && v.name != "garbage" {
-							wantDropped++
+					for p := head + 1; p <= last.Position; p++ {
+						if locs[p].end <= cut {
+							wantDropped++ // whole records of the torn append
 						}
 					}
 					assert.True(t, rec.TornTail && rec.Repaired, "cut at %d: %+v", cut, rec)
 					assert.Equal(t, seg, rec.Segment, "cut at %d", cut)
-					assert.Equal(t, start, rec.Offset, "cut at %d: got offset %d, want %d", cut, rec.Offset, start)
-					assert.Equal(t, firstDropped, rec.Position, "cut at %d", cut)
+					assert.Equal(t, tornAt, rec.Offset, "cut at %d: got offset %d, want %d", cut, rec.Offset, tornAt)
+					assert.Equal(t, head+1, rec.Position, "cut at %d", cut)
+					assert.Equal(t, wantDropped, rec.EventsDropped, "cut at %d", cut)
 					assert.Positive(t, rec.BytesDiscarded, "cut at %d", cut)
 					if v.name != "garbage" {
-						assert.Equal(t, wantDropped, rec.EventsDropped, "cut at %d", cut)
 						assert.LessOrEqual(t, rec.BytesDiscarded, cut-start, "cut at %d", cut)
 					}
 				}
 				got, err := s.ReadAll(context.Background(), 1, 0)
 				require.NoError(t, err)
-				require.Equal(t, events[:firstDropped-1], got, "cut at %d: events after recovery", cut)
-				if (cut-start)%(17*step) == 0 {
+				require.Equal(t, events[:head], got, "cut at %d: events after recovery", cut)
+				if (cut-start)%(17*step) == 0 || cut == end {
 					// Now and then, the whole cycle: append, verify, reopen clean.
 					res, err := s.Append(context.Background(), eventstore.AppendRequest{Stream: "customer-Z", ExpectedVersion: 0,
 						Events: storetest.Events("customer-Z", 2)})
 					require.NoError(t, err, "cut at %d: append after recovery", cut)
-					assert.Equal(t, firstDropped+1, res.Position)
+					assert.Equal(t, head+2, res.Position)
 					require.NoError(t, s.Close())
 					rep, err := Verify(context.Background(), dir, nil)
 					require.NoError(t, err, "cut at %d: verify after recovery", cut)
-					assert.Equal(t, firstDropped+1, rep.Events)
+					assert.Equal(t, head+2, rep.Events)
 					assert.False(t, rep.Tail.TornTail)
 					s, err = Open(dir, Options{SegmentBytes: 64 << 10})
 					require.NoError(t, err)

@@ -1,9 +1,15 @@
 package embedded
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/encours/encours/eventstore"
@@ -29,4 +35,231 @@ func segmentLabel(n int64) string {
 		return fmt.Sprintf("segment=%dMiB", n>>20)
 	}
 	return fmt.Sprintf("segment=%dKiB", n>>10)
+}
+
+// Goal: readers never see a group before its fdatasync returned. Method: the fault layer
+// holds the group's fdatasync until the test has looked at Head, ReadAll, ReadStream and a
+// subscription from the next position.
+func TestReadersWaitForTheSync(t *testing.T) {
+	ffs := &faultFS{}
+	s, err := Open(t.TempDir(), Options{FS: ffs})
+	require.NoError(t, err)
+	defer s.Close()
+	ctx := context.Background()
+	_, err = s.Append(ctx, eventstore.AppendRequest{Stream: "customer-A", ExpectedVersion: 0, Events: storetest.Events("customer-A", 2)})
+	require.NoError(t, err)
+	before, err := s.Head(ctx)
+	require.NoError(t, err)
+	sub, err := s.Subscribe(ctx, before.Position+1)
+	require.NoError(t, err)
+
+	entered, release := make(chan struct{}), make(chan struct{})
+	ffs.holdSync(entered, release)
+	done := make(chan error, 1)
+	go func() { // ends when its append is answered, after release
+		_, err := s.Append(ctx, eventstore.AppendRequest{Stream: "customer-A", ExpectedVersion: 2, Events: storetest.Events("customer-A", 3)})
+		done <- err
+	}()
+	select {
+	case <-entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("waited 10s for the group's fdatasync to start")
+	}
+	head, err := s.Head(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, before, head, "head during the fdatasync")
+	all, err := s.ReadAll(ctx, 1, 0)
+	require.NoError(t, err)
+	assert.Len(t, all, 2, "events during the fdatasync")
+	stream, err := s.ReadStream(ctx, "customer-A", 1, 0)
+	require.NoError(t, err)
+	assert.Len(t, stream, 2, "stream during the fdatasync")
+	select {
+	case e := <-sub.C():
+		t.Fatalf("subscription delivered position %d during its fdatasync", e.Position)
+	default:
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("append answered during its fdatasync: %v", err)
+	default:
+	}
+	close(release)
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("waited 10s for the append after its fdatasync")
+	}
+	for want := before.Position + 1; want <= before.Position+3; want++ {
+		select {
+		case e := <-sub.C():
+			assert.Equal(t, want, e.Position)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("waited 10s for position %d", want)
+		}
+	}
+}
+
+// Goal: the writer never lets an append span segments, rolls over as needed, and refuses an
+// append larger than a segment. Method: 4 KiB segments, concurrent appends of 1..5 events.
+func TestAppendsNeverSpanSegments(t *testing.T) {
+	s, err := Open(t.TempDir(), Options{SegmentBytes: 4 << 10})
+	require.NoError(t, err)
+	defer s.Close()
+	ctx := context.Background()
+	const writers = 8
+	var wg sync.WaitGroup
+	results := make([][]eventstore.AppendResult, writers)
+	errs := make([]error, writers)
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			st := fmt.Sprintf("customer-%d", w)
+			for i := range 20 {
+				res, err := s.Append(ctx, eventstore.AppendRequest{Stream: st, ExpectedVersion: eventstore.AnyVersion,
+					Events: storetest.Events(st, 1+(w+i)%5)})
+				if err != nil {
+					errs[w] = err
+					return
+				}
+				results[w] = append(results[w], res)
+			}
+		}()
+	}
+	wg.Wait()
+	require.NoError(t, errors.Join(errs...))
+	s.mu.RLock()
+	segments := len(s.segs)
+	for _, rs := range results {
+		for _, r := range rs {
+			first, _, _ := s.locate(r.Position - uint64(len(r.EventIDs)) + 1)
+			last, _, _ := s.locate(r.Position)
+			assert.Equal(t, first.name, last.name, "append ending at %d spans %s and %s", r.Position, first.name, last.name)
+		}
+	}
+	s.mu.RUnlock()
+	assert.Greater(t, segments, 10, "segments")
+	_, err = s.Append(ctx, eventstore.AppendRequest{Stream: "customer-big", ExpectedVersion: 0, Events: storetest.Events("customer-big", 20)})
+	assert.ErrorIs(t, err, eventstore.ErrInvalidAppend, "an append larger than a segment")
+}
+
+// Goal: RecordedAt never goes back with the position, even when the clock does.
+func TestRecordedAtNeverGoesBack(t *testing.T) {
+	base := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	ticks := []time.Duration{0, time.Hour, -time.Hour, 2 * time.Hour}
+	clock := func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		d := ticks[0]
+		if len(ticks) > 1 {
+			ticks = ticks[1:]
+		}
+		return base.Add(d).In(time.FixedZone("CET", 3600))
+	}
+	s, err := Open(t.TempDir(), Options{Clock: clock})
+	require.NoError(t, err)
+	defer s.Close()
+	var got []time.Time
+	for i := range 4 {
+		res, err := s.Append(context.Background(), eventstore.AppendRequest{Stream: "customer-A", ExpectedVersion: int64(i),
+			Events: storetest.Events("customer-A", 1)})
+		require.NoError(t, err)
+		es, err := s.ReadAll(context.Background(), res.Position, 1)
+		require.NoError(t, err)
+		got = append(got, es[0].RecordedAt)
+	}
+	want := []time.Time{base, base.Add(time.Hour), base.Add(time.Hour), base.Add(2 * time.Hour)}
+	assert.Equal(t, want, got, "recorded at with a clock that steps back")
+}
+
+// Goal: Close answers the appends already queued, refuses later ones with ErrClosed, ends
+// subscriptions (C closed, Err nil) and is safe to call twice; reads after it are ErrClosed.
+func TestClose(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, Options{})
+	require.NoError(t, err)
+	ctx := context.Background()
+	sub, err := s.Subscribe(ctx, 1)
+	require.NoError(t, err)
+	const writers = 16
+	var wg sync.WaitGroup
+	var acked atomic.Int64
+	errs := make([]error, writers)
+	for w := range writers {
+		wg.Add(1)
+		go func() { // ends at its first refusal
+			defer wg.Done()
+			st := fmt.Sprintf("customer-%d", w)
+			for i := 0; ; i++ {
+				_, err := s.Append(ctx, eventstore.AppendRequest{Stream: st, ExpectedVersion: int64(i), Events: storetest.Events(st, 1)})
+				if err != nil {
+					errs[w] = err
+					return
+				}
+				acked.Add(1)
+			}
+		}()
+	}
+	require.Eventually(t, func() bool { return acked.Load() > 100 }, 10*time.Second, time.Millisecond, "appends before Close")
+	require.NoError(t, s.Close())
+	wg.Wait()
+	for w, err := range errs {
+		assert.ErrorIs(t, err, eventstore.ErrClosed, "writer %d", w)
+	}
+	require.NoError(t, s.Close(), "second Close")
+	_, err = s.ReadAll(ctx, 1, 10)
+	assert.ErrorIs(t, err, eventstore.ErrClosed)
+	_, err = s.Subscribe(ctx, 1)
+	assert.ErrorIs(t, err, eventstore.ErrClosed)
+	for range sub.C() { // drains what was buffered; ends because Close closed it
+	}
+	assert.NoError(t, sub.Err())
+
+	r, err := Open(dir, Options{})
+	require.NoError(t, err)
+	defer r.Close()
+	head, err := r.Head(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(acked.Load()), head.Position, "every acknowledged append, and no other, after reopen")
+}
+
+// Goal: a cancelled context refuses the append and consumes no position.
+func TestAppendCancelled(t *testing.T) {
+	s, err := Open(t.TempDir(), Options{})
+	require.NoError(t, err)
+	defer s.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err = s.Append(ctx, eventstore.AppendRequest{Stream: "customer-A", ExpectedVersion: 0, Events: storetest.Events("customer-A", 1)})
+	require.ErrorIs(t, err, context.Canceled)
+	res, err := s.Append(context.Background(), eventstore.AppendRequest{Stream: "customer-A", ExpectedVersion: 0, Events: storetest.Events("customer-A", 1)})
+	require.NoError(t, err)
+	assert.Equal(t, uint64(1), res.Position)
+}
+
+// Goal: Stats count what happened.
+func TestStats(t *testing.T) {
+	s, err := Open(t.TempDir(), Options{})
+	require.NoError(t, err)
+	defer s.Close()
+	ctx := context.Background()
+	req := eventstore.AppendRequest{Stream: "customer-A", ExpectedVersion: 0, IdempotencyKey: "k", RequestHash: storetest.RequestHash("b"),
+		Events: storetest.Events("customer-A", 3)}
+	_, err = s.Append(ctx, req)
+	require.NoError(t, err)
+	_, err = s.Append(ctx, req) // replay
+	require.NoError(t, err)
+	_, err = s.Append(ctx, eventstore.AppendRequest{Stream: "customer-A", ExpectedVersion: 0, Events: storetest.Events("customer-A", 1)})
+	require.ErrorIs(t, err, eventstore.ErrWrongVersion)
+	st := s.Stats()
+	assert.Equal(t, uint64(1), st.Appends)
+	assert.Equal(t, uint64(1), st.Replays)
+	assert.Equal(t, uint64(1), st.Rejected)
+	assert.Equal(t, uint64(3), st.Events)
+	assert.Equal(t, uint64(1), st.Groups)
+	assert.Equal(t, uint64(1), st.Syncs)
+	assert.Positive(t, st.Bytes)
 }
