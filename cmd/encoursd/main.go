@@ -33,13 +33,16 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/encours/encours/domain"
 	"github.com/encours/encours/eventstore/embedded"
+	"github.com/encours/encours/handlers/alerting"
 	"github.com/encours/encours/handlers/auth"
 	"github.com/encours/encours/handlers/command"
 	"github.com/encours/encours/handlers/httpapi"
 	"github.com/encours/encours/handlers/reports"
 	"github.com/encours/encours/projections/engine"
 	"github.com/encours/encours/projections/ledger"
+	"github.com/encours/encours/projections/signals"
 )
 
 // Server limits (style §8: pass options explicitly, including those equal to defaults).
@@ -82,6 +85,7 @@ type config struct {
 	adminToken     string
 	adminTokenFile string // where the made token is written; "" when none is made
 	rate           auth.Rate
+	signals        *signals.Config // thresholds of the early-warning signals
 }
 
 // run is main with its inputs explicit; it returns the exit code: 0 after a clean shutdown,
@@ -103,6 +107,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	tokenFile := fs.String("admin-token-file", "", "when "+adminTokenEnv+" is unset, write a fresh admin token to this file (mode 0600) at start")
 	rateLimit := fs.Float64("rate-limit", auth.DefaultRate.PerSecond, "requests per second per token, sustained (0: no limit)")
 	rateBurst := fs.Int("rate-burst", auth.DefaultRate.Burst, "requests per token at once after a quiet spell")
+	signalsConfig := fs.String("signals-config", "", "JSON file of the signals' thresholds, per segment (default: the built-in ones)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -140,6 +145,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if *rateLimit > 0 && *rateBurst < 1 {
 		return usage("--rate-burst %d: want at least 1", *rateBurst)
 	}
+	if *signalsConfig != "" {
+		sc, err := signals.LoadConfig(*signalsConfig)
+		if err != nil {
+			return usage("--signals-config: %v", err)
+		}
+		cfg.signals = &sc
+	}
 	if cfg.authOn {
 		if cfg.adminToken = getenv(adminTokenEnv); cfg.adminToken != "" {
 			if err := auth.CheckBootstrap(cfg.adminToken); err != nil {
@@ -167,6 +179,37 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return 1
 	}
 	return 0
+}
+
+// alertSummaries document the alerting routes in /openapi.json.
+var alertSummaries = map[string]string{
+	"GET /v1/alerts":                       "Alerts, filtered by status, customer, rule and minimum severity",
+	"GET /v1/alerts/stream":                "Alerts as server-sent events; resume with Last-Event-ID",
+	"GET /v1/alerts/{id}":                  "One alert with its explanation",
+	"POST /v1/alerts/{id}/ack":             "Acknowledge an alert with a comment",
+	"GET /v1/customers/{id}/signals":       "A customer's signals, drift charts, risk score and its factors",
+	"GET /v1/dunning":                      "The dunning worklist: next reminder per overdue invoice",
+	"POST /v1/subscriptions":               "Subscribe to alerts (webhook, SSE, Kafka) with a filter",
+	"GET /v1/subscriptions":                "List the alert subscriptions",
+	"DELETE /v1/subscriptions/{id}":        "Delete an alert subscription",
+	"GET /v1/dead-letters":                 "Alert deliveries that failed every attempt",
+	"POST /v1/dead-letters/{id}/redeliver": "Deliver a dead letter again",
+}
+
+func alertSuccess(method string) int {
+	if method == http.MethodPost {
+		return http.StatusCreated
+	}
+	return http.StatusOK
+}
+
+// endlessWrites lifts the server's write timeout for a streaming route (SSE): the stream ends
+// when the client goes or the daemon shuts down, not after writeTimeout.
+func endlessWrites(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
+		h.ServeHTTP(w, r)
+	})
 }
 
 // writeTokenFile writes token to path, readable by its owner only (0600, also when the file
@@ -252,6 +295,41 @@ func serve(ctx context.Context, logger *slog.Logger, cfg config, stdout io.Write
 	for _, r := range reads.Routes() {
 		opts.Extra = append(opts.Extra, httpapi.Extra{Pattern: r.Pattern, Permission: r.Permission, Handler: r.Handler,
 			Summary: r.Summary, Tag: "reports", Query: r.Query, PathExamples: r.PathExamples})
+	}
+	// Alerts (design §Flow, steps 5–6): the evaluator follows the log and appends AlertRaised
+	// and AlertResolved; the delivery follows the alert events to webhooks and SSE clients.
+	today := func() domain.Date { return command.Today(cfg.clock) }
+	evaluator := alerting.NewEvaluator(measured, alerting.EvaluatorOptions{Config: cfg.signals, Today: today,
+		Clock: cfg.clock.Now, Logger: logger})
+	delivery, err := alerting.OpenDelivery(ctx, measured, alerting.DeliveryOptions{Dir: filepath.Join(dir, "delivery"),
+		Clock: cfg.clock.Now, Today: today, Logger: logger})
+	if err != nil {
+		return fmt.Errorf("open alert delivery: %w", err)
+	}
+	alertCtx, stopAlerts := context.WithCancel(ctx)
+	alertsDone := make(chan error, 2)
+	go func() { alertsDone <- evaluator.Run(alertCtx) }() // both end when alertCtx is cancelled below
+	go func() { alertsDone <- delivery.Run(alertCtx) }()
+	defer func() {
+		stopAlerts()
+		for range 2 {
+			if aerr := <-alertsDone; aerr != nil && !errors.Is(aerr, context.Canceled) && err == nil {
+				err = fmt.Errorf("alerting: %w", aerr)
+			}
+		}
+	}()
+	for _, r := range alerting.Routes(evaluator, delivery, alerting.RoutesOptions{Actor: httpapi.ActorOf}) {
+		perm := auth.PermRead
+		if r.Role == alerting.RoleCreditManager {
+			perm = auth.PermCredit
+		}
+		h := http.Handler(r.Handler)
+		if r.Pattern == "/v1/alerts/stream" {
+			h = endlessWrites(h)
+		}
+		opts.Extra = append(opts.Extra, httpapi.Extra{Pattern: r.Method + " " + r.Pattern, Permission: perm, Handler: h,
+			Summary: alertSummaries[r.Method+" "+r.Pattern], Tag: "alerts", PathExamples: map[string]string{"id": "ACME"},
+			Success: alertSuccess(r.Method)})
 	}
 	handler := httpapi.New(svc, measured, opts)
 

@@ -133,3 +133,8 @@ func rolesText(roles []auth.Role) string {
 	}
 	return strings.Join(s, ", ")
 }
+
+// ActorOf names who a request acts as: the authenticated token's name (or the configured
+// actor when authentication is off). Routes mounted through Options.Extra record it on the
+// events they append. Empty outside a guarded route.
+func ActorOf(r *http.Request) string { return principalOf(r.Context()).Name }
