@@ -18,6 +18,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -34,7 +35,9 @@ import (
 	"time"
 
 	"github.com/encours/encours/domain"
+	"github.com/encours/encours/eventstore"
 	"github.com/encours/encours/eventstore/embedded"
+	"github.com/encours/encours/eventstore/kurrent"
 	"github.com/encours/encours/handlers/alerting"
 	"github.com/encours/encours/handlers/auth"
 	"github.com/encours/encours/handlers/command"
@@ -86,6 +89,8 @@ type config struct {
 	adminTokenFile string // where the made token is written; "" when none is made
 	rate           auth.Rate
 	signals        *signals.Config // thresholds of the early-warning signals
+	store          string          // embedded or kurrentdb
+	kurrentURL     string          // with store kurrentdb: esdb://host:port?tls=...
 }
 
 // run is main with its inputs explicit; it returns the exit code: 0 after a clean shutdown,
@@ -95,6 +100,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: encoursd [--data DIR] [--listen ADDR] [--clock wall|manual] [--auth on|off]\n"+
+			"                [--store embedded|kurrentdb [--kurrentdb-url URL]] [--signals-config F]\n"+
 			"                [--admin-token-file PATH] [--rate-limit N] [--rate-burst N]\n\n"+
 			"Serves the Encours HTTP API over an embedded event store.\n"+
 			"%s, when set, is an admin token held in memory only.\n\n", adminTokenEnv)
@@ -107,6 +113,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	tokenFile := fs.String("admin-token-file", "", "when "+adminTokenEnv+" is unset, write a fresh admin token to this file (mode 0600) at start")
 	rateLimit := fs.Float64("rate-limit", auth.DefaultRate.PerSecond, "requests per second per token, sustained (0: no limit)")
 	rateBurst := fs.Int("rate-burst", auth.DefaultRate.Burst, "requests per token at once after a quiet spell")
+	storeKind := fs.String("store", "embedded", "embedded: the store in --data; kurrentdb: KurrentDB at --kurrentdb-url (--data keeps projection snapshots and delivery state)")
+	kurrentURL := fs.String("kurrentdb-url", "", "KurrentDB connection string, e.g. esdb://127.0.0.1:2113?tls=false (default $ENCOURS_KURRENTDB_URL)")
 	signalsConfig := fs.String("signals-config", "", "JSON file of the signals' thresholds, per segment (default: the built-in ones)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -145,6 +153,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if *rateLimit > 0 && *rateBurst < 1 {
 		return usage("--rate-burst %d: want at least 1", *rateBurst)
 	}
+	switch *storeKind {
+	case "embedded":
+	case "kurrentdb":
+		cfg.kurrentURL = cmp.Or(*kurrentURL, getenv("ENCOURS_KURRENTDB_URL"))
+		if cfg.kurrentURL == "" {
+			return usage("--store kurrentdb needs --kurrentdb-url or ENCOURS_KURRENTDB_URL")
+		}
+	default:
+		return usage("--store %q: want embedded or kurrentdb", *storeKind)
+	}
+	cfg.store = *storeKind
 	if *signalsConfig != "" {
 		sc, err := signals.LoadConfig(*signalsConfig)
 		if err != nil {
@@ -240,26 +259,36 @@ func serve(ctx context.Context, logger *slog.Logger, cfg config, stdout io.Write
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
 	}
-	store, err := embedded.Open(dir, embedded.Options{Logger: logger})
-	if err != nil {
-		return fmt.Errorf("open event store %s: %w", dir, err)
+	// Everything appends through the measured store, so /metrics counts every append.
+	metrics := httpapi.NewMetrics()
+	var store eventstore.Store
+	switch cfg.store {
+	case "kurrentdb":
+		ks, err := kurrent.Open(ctx, cfg.kurrentURL, kurrent.Options{Logger: logger})
+		if err != nil {
+			return fmt.Errorf("open KurrentDB event store: %w", err)
+		}
+		store = ks
+	default:
+		es, err := embedded.Open(dir, embedded.Options{Logger: logger})
+		if err != nil {
+			return fmt.Errorf("open event store %s: %w", dir, err)
+		}
+		if rec := es.Recovered(); rec.TornTail {
+			logger.Warn("dropped a torn tail left by a crash (never acknowledged)",
+				slog.String("segment", rec.Segment), slog.Uint64("position", rec.Position))
+		}
+		metrics.WatchStore(func() httpapi.StoreStats {
+			s := es.Stats()
+			return httpapi.StoreStats{GroupCommits: s.Groups, Syncs: s.Syncs, WrittenBytes: s.Bytes}
+		})
+		store = es
 	}
 	defer func() {
 		if cerr := store.Close(); cerr != nil && err == nil {
 			err = fmt.Errorf("close event store: %w", cerr)
 		}
 	}()
-	if rec := store.Recovered(); rec.TornTail {
-		logger.Warn("dropped a torn tail left by a crash (never acknowledged)",
-			slog.String("segment", rec.Segment), slog.Uint64("position", rec.Position))
-	}
-
-	// Everything appends through the measured store, so /metrics counts every append.
-	metrics := httpapi.NewMetrics()
-	metrics.WatchStore(func() httpapi.StoreStats {
-		s := store.Stats()
-		return httpapi.StoreStats{GroupCommits: s.Groups, Syncs: s.Syncs, WrittenBytes: s.Bytes}
-	})
 	measured := metrics.InstrumentStore(store)
 
 	svc := command.New(measured, cfg.clock, command.Options{})

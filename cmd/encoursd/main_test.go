@@ -17,6 +17,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/encours/encours/eventstore/kurrent/kurrenttest"
 )
 
 // The daemon as an operator runs it: the real binary, built here, on a data directory. It
@@ -215,4 +217,32 @@ func get(t *testing.T, url, token string) string {
 func post(t *testing.T, url, token, body string) {
 	t.Helper()
 	require.Equal(t, http.StatusCreated, do(t, http.MethodPost, url, token, body), "POST %s", url)
+}
+
+// TestDaemonOnKurrentDB runs the daemon with --store kurrentdb against the in-process KurrentDB
+// server (the client's own gRPC stubs): it serves writes, the ledger projection's reads and
+// survives a restart with the log held by KurrentDB, not --data.
+func TestDaemonOnKurrentDB(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the daemon binary")
+	}
+	srv := kurrenttest.Start(t)
+	bin := filepath.Join(t.TempDir(), "encoursd")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Stderr = os.Stderr
+	require.NoError(t, build.Run(), "go build")
+	const token = "env-admin-token-0123456789abcdef-0123456789"
+	env := []string{adminTokenEnv + "=" + token}
+
+	d := startDaemon(t, bin, filepath.Join(t.TempDir(), "data"), env, "--store", "kurrentdb", "--kurrentdb-url", srv.URL())
+	post(t, d.url+"/v1/customers", token, `{"id":"ACME","name":"Acme SAS","country":"FR","segment":"sme","currency":"EUR","terms_days":30,"credit_limit":5000000}`)
+	post(t, d.url+"/v1/invoices", token, `{"customer_id":"ACME","invoice_id":"F1","number":"F1","amount":125000,"currency":"EUR","issue_date":"2026-11-02","due_date":"2026-12-02"}`)
+	d.stop(t)
+
+	// A fresh data directory: the log comes back from KurrentDB, the projection rebuilds.
+	d = startDaemon(t, bin, filepath.Join(t.TempDir(), "data"), env, "--store", "kurrentdb", "--kurrentdb-url", srv.URL())
+	defer d.stop(t)
+	require.Eventually(t, func() bool {
+		return strings.Contains(get(t, d.url+"/v1/portfolio?as_of=2026-11-10", token), `"exposure":{"amount":125000,"currency":"EUR"}`)
+	}, 15*time.Second, 50*time.Millisecond, "the portfolio's exposure is rebuilt from KurrentDB")
 }
