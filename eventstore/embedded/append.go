@@ -348,8 +348,10 @@ func (s *Store) recordedAt() time.Time {
 func (s *Store) writeGroup(accepted []*appendCall) error {
 	w := &s.w
 	// The chain continues from the committed head (no mu: the writer is its only writer).
-	invariant(w.prev == s.head.Hash && w.next == s.head.Position+1, "writer at %d after %s, head %d %s",
-		w.next, w.prev, s.head.Position, s.head.Hash)
+	if w.prev != s.head.Hash || w.next != s.head.Position+1 {
+		broken("writer at %d after %s, head %d %s",
+			w.next, w.prev, s.head.Position, s.head.Hash)
+	}
 	at := s.recordedAt()
 	buf, chunks, locs := w.buf[:0], w.chunks[:0], w.locs[:0]
 	prev, pos := w.prev, w.next
@@ -360,7 +362,9 @@ func (s *Store) writeGroup(accepted []*appendCall) error {
 	chunks = append(chunks, chunk{seg: w.seg, first: pos, off: segOff})
 	var e domain.Envelope
 	for _, c := range accepted {
-		invariant(c.first == pos, "call's first position %d, writer at %d", c.first, pos)
+		if c.first != pos {
+			broken("call's first position %d, writer at %d", c.first, pos)
+		}
 		if segOff+int64(c.bytes) > segCap {
 			// An append never spans segments: roll over before it.
 			last := &chunks[len(chunks)-1]
@@ -405,7 +409,9 @@ func (s *Store) writeGroup(accepted []*appendCall) error {
 			chunks[len(chunks)-1].records++
 			pos++
 		}
-		invariant(len(buf)-start == c.bytes, "append to %q encoded to %d bytes, predicted %d", req.Stream, len(buf)-start, c.bytes)
+		if len(buf)-start != c.bytes {
+			broken("append to %q encoded to %d bytes, predicted %d", req.Stream, len(buf)-start, c.bytes)
+		}
 	}
 	chunks[len(chunks)-1].to = len(buf)
 	w.buf, w.chunks, w.locs = buf, chunks, locs
@@ -422,8 +428,10 @@ func (s *Store) writeGroup(accepted []*appendCall) error {
 			}
 			ch.seg = seg
 		}
-		invariant(ch.off+int64(ch.to-ch.from) <= ch.seg.capBytes, "chunk of %d bytes at %d overflows segment %s",
-			ch.to-ch.from, ch.off, ch.seg.name)
+		if ch.off+int64(ch.to-ch.from) > ch.seg.capBytes {
+			broken("chunk of %d bytes at %d overflows segment %s",
+				ch.to-ch.from, ch.off, ch.seg.name)
+		}
 		if _, err := ch.seg.f.WriteAt(buf[ch.from:ch.to], ch.off); err != nil {
 			return fmt.Errorf("write %s at %d: %w", ch.seg.name, ch.off, err)
 		}
@@ -472,8 +480,10 @@ func (s *Store) publish(accepted []*appendCall, chunks []chunk, locs []uint32, n
 	oldHead := s.head.Position
 	li := 0
 	for _, ch := range chunks {
-		invariant(ch.first == ch.seg.first+uint64(len(ch.seg.offsets)), "chunk at position %d, segment %s holds %d..%d",
-			ch.first, ch.seg.name, ch.seg.first, ch.seg.first+uint64(len(ch.seg.offsets))-1)
+		if ch.first != ch.seg.first+uint64(len(ch.seg.offsets)) {
+			broken("chunk at position %d, segment %s holds %d..%d",
+				ch.first, ch.seg.name, ch.seg.first, ch.seg.first+uint64(len(ch.seg.offsets))-1)
+		}
 		ch.seg.offsets = append(ch.seg.offsets, locs[li:li+ch.records]...)
 		li += ch.records
 		ch.seg.end = ch.off + int64(ch.to-ch.from)
@@ -487,8 +497,10 @@ func (s *Store) publish(accepted []*appendCall, chunks []chunk, locs []uint32, n
 			si = &streamIndex{}
 			s.streams[req.Stream] = si
 		}
-		invariant(uint64(len(si.positions))+1 == c.firstVersion, "stream %q at version %d, call starts at %d",
-			req.Stream, len(si.positions), c.firstVersion)
+		if uint64(len(si.positions))+1 != c.firstVersion {
+			broken("stream %q at version %d, call starts at %d",
+				req.Stream, len(si.positions), c.firstVersion)
+		}
 		ids := make([]string, n)
 		for i := range req.Events {
 			si.positions = append(si.positions, c.first+uint64(i))
@@ -500,8 +512,10 @@ func (s *Store) publish(accepted []*appendCall, chunks []chunk, locs []uint32, n
 			Position:      c.first + uint64(n) - 1,
 			EventIDs:      ids,
 		}
-		invariant(c.res.StreamVersion == c.firstVersion+uint64(n)-1, "stream %q version %d after append, want %d",
-			req.Stream, c.res.StreamVersion, c.firstVersion+uint64(n)-1)
+		if c.res.StreamVersion != c.firstVersion+uint64(n)-1 {
+			broken("stream %q version %d after append, want %d",
+				req.Stream, c.res.StreamVersion, c.firstVersion+uint64(n)-1)
+		}
 		if req.IdempotencyKey != "" {
 			s.idem[req.IdempotencyKey] = idemEntry{result: c.res, requestHash: append([]byte(nil), req.RequestHash...)}
 			c.res = copyResult(c.res)
@@ -509,8 +523,10 @@ func (s *Store) publish(accepted []*appendCall, chunks []chunk, locs []uint32, n
 		events += n
 	}
 	// Positions contiguous: the group continues the head exactly.
-	invariant(li == len(locs) && oldHead+uint64(events) == next-1, "group of %d events from head %d ends at %d",
-		events, oldHead, next-1)
+	if li != len(locs) || oldHead+uint64(events) != next-1 {
+		broken("group of %d events from head %d ends at %d",
+			events, oldHead, next-1)
+	}
 	s.head = eventstore.Head{Position: next - 1, Hash: hash}
 	s.stats.events.Add(uint64(events))
 	close(s.commitC)

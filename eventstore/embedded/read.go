@@ -58,7 +58,9 @@ func (s *Store) spansFrom(from uint64, limit int) []span {
 	budget := int64(readBytesMax)
 	for p := from; p <= last && budget > 0; {
 		i := sort.Search(len(s.segs), func(i int) bool { return s.segs[i].first > p }) - 1
-		invariant(i >= 0, "position %d before the first segment", p)
+		if i < 0 {
+			broken("position %d before the first segment", p)
+		}
 		seg := s.segs[i]
 		k, kLast := p-seg.first, min(last, seg.first+uint64(len(seg.offsets))-1)-seg.first
 		sp := span{seg: seg, first: p, offs: make([]int64, 0, kLast-k+2)}
@@ -155,10 +157,16 @@ func (s *Store) readSpans(spans []span, linked bool) ([]domain.Envelope, error) 
 				return nil, &CorruptError{Segment: sp.seg.name, Offset: off, Position: pos, Reason: reason}
 			}
 			err := decodePayload(h, rec[recordHeaderBytes:], e)
-			invariant(err == nil, "%s at %d (position %d) passed its CRC but not its decoding: %v", sp.seg.name, off, pos, err)
-			invariant(e.Position == pos, "%s at %d holds position %d, index says %d", sp.seg.name, off, e.Position, pos)
+			if err != nil {
+				broken("%s at %d (position %d) passed its CRC but not its decoding: %v", sp.seg.name, off, pos, err)
+			}
+			if e.Position != pos {
+				broken("%s at %d holds position %d, index says %d", sp.seg.name, off, e.Position, pos)
+			}
 			if linked && j > 0 {
-				invariant(e.PrevHash == out[j-1].Hash, "position %d: prev_hash %s, previous event's hash %s", pos, e.PrevHash, out[j-1].Hash)
+				if e.PrevHash != out[j-1].Hash {
+					broken("position %d: prev_hash %s, previous event's hash %s", pos, e.PrevHash, out[j-1].Hash)
+				}
 			}
 			j++
 		}
@@ -228,8 +236,12 @@ func (s *Store) runSubscription(ctx context.Context, sub *subscription, next uin
 			}
 			return
 		}
-		invariant(len(batch) > 0 && batch[0].Position == next, "read from %d below head %d returned %d events", next, head, len(batch))
-		invariant(!linked || batch[0].PrevHash == prev, "position %d: prev_hash %s, previous event's hash %s", next, batch[0].PrevHash, prev)
+		if len(batch) == 0 || batch[0].Position != next {
+			broken("read from %d below head %d returned %d events", next, head, len(batch))
+		}
+		if linked && batch[0].PrevHash != prev {
+			broken("position %d: prev_hash %s, previous event's hash %s", next, batch[0].PrevHash, prev)
+		}
 		for _, e := range batch {
 			select {
 			case sub.c <- e:

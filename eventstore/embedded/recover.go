@@ -308,7 +308,9 @@ type segReader struct {
 
 // bytes returns size-checked bytes [off, off+n); they are valid until the next call.
 func (r *segReader) bytes(off int64, n int) ([]byte, error) {
-	invariant(off >= 0 && off+int64(n) <= r.size, "read [%d,+%d) of a %d-byte segment", off, n, r.size)
+	if off < 0 || off+int64(n) > r.size {
+		broken("read [%d,+%d) of a %d-byte segment", off, n, r.size)
+	}
 	if off >= r.start && off+int64(n) <= r.start+int64(r.n) {
 		return r.buf[off-r.start:][:n], nil
 	}

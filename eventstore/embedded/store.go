@@ -341,10 +341,14 @@ func (s *Store) unlock() {
 // record. The caller holds mu.
 func (s *Store) locate(p uint64) (*segment, int64, int64) {
 	i := sort.Search(len(s.segs), func(i int) bool { return s.segs[i].first > p }) - 1
-	invariant(i >= 0, "position %d before the first segment", p)
+	if i < 0 {
+		broken("position %d before the first segment", p)
+	}
 	seg := s.segs[i]
 	k := p - seg.first
-	invariant(k < uint64(len(seg.offsets)), "position %d beyond segment %s (%d records)", p, seg.name, len(seg.offsets))
+	if k >= uint64(len(seg.offsets)) {
+		broken("position %d beyond segment %s (%d records)", p, seg.name, len(seg.offsets))
+	}
 	start, end := int64(seg.offsets[k]), seg.end
 	if k+1 < uint64(len(seg.offsets)) {
 		end = int64(seg.offsets[k+1])
