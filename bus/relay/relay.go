@@ -3,6 +3,8 @@ package relay
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +15,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
@@ -213,26 +216,142 @@ type Payload struct {
 	RequestHash []byte `json:"request_hash,omitempty"`
 }
 
-// EncodePayload appends the JSON of e's Payload to buf. HTML escaping is off: the data bytes
-// must reach consumers unchanged for the hash to verify ("&" would otherwise become \u0026).
-func EncodePayload(buf *bytes.Buffer, e *domain.Envelope) error {
-	enc := json.NewEncoder(buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(Payload{Envelope: *e, RequestHash: e.RequestHash}); err != nil {
-		return fmt.Errorf("encode position %d: %w", e.Position, err)
+// EncodePayload appends the JSON of e's Payload to buf: the bytes encoding/json gives for
+// Payload with HTML escaping off (the data must reach consumers unchanged for the hash to
+// verify; "&" would otherwise become \u0026), written field by field. Encoding is the
+// relay's own cost per event, and encoding/json's reflection and its re-compaction of the
+// data bytes made it about 10 µs; the tests compare both encodings byte for byte and fail
+// when domain.Envelope gains a field this function does not write.
+func EncodePayload(buf []byte, e *domain.Envelope) ([]byte, error) {
+	if len(e.Data) > 0 && !json.Valid(e.Data) {
+		return buf, fmt.Errorf("encode position %d: data is not JSON", e.Position)
 	}
-	buf.Truncate(buf.Len() - 1) // Encode's newline
-	return nil
+	b := append(buf, `{"event_id":`...)
+	b = appendString(b, e.EventID)
+	b = append(b, `,"stream":`...)
+	b = appendString(b, e.Stream)
+	b = append(b, `,"stream_version":`...)
+	b = strconv.AppendUint(b, e.StreamVersion, 10)
+	b = append(b, `,"position":`...)
+	b = strconv.AppendUint(b, e.Position, 10)
+	b = append(b, `,"type":`...)
+	b = appendString(b, e.Type)
+	b = append(b, `,"schema_version":`...)
+	b = strconv.AppendUint(b, uint64(e.SchemaVersion), 10)
+	b = append(b, `,"effective_on":`...)
+	on, err := e.EffectiveOn.MarshalJSON()
+	if err != nil {
+		return buf, fmt.Errorf("encode position %d: %w", e.Position, err)
+	}
+	b = append(b, on...)
+	b = append(b, `,"recorded_at":`...)
+	if y := e.RecordedAt.Year(); y < 0 || y > 9999 {
+		return buf, fmt.Errorf("encode position %d: recorded_at year %d outside 0..9999", e.Position, y)
+	}
+	b = append(b, '"')
+	b = e.RecordedAt.AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","actor":`...)
+	b = appendString(b, e.Actor)
+	for _, f := range [...]struct{ name, value string }{
+		{`,"correlation_id":`, e.CorrelationID},
+		{`,"causation_id":`, e.CausationID},
+		{`,"idempotency_key":`, e.IdempotencyKey},
+	} {
+		if f.value != "" { // omitempty
+			b = append(b, f.name...)
+			b = appendString(b, f.value)
+		}
+	}
+	b = append(b, `,"data":`...)
+	if len(e.Data) == 0 {
+		b = append(b, "null"...)
+	} else {
+		b = appendCompactData(b, e.Data)
+	}
+	b = append(b, `,"prev_hash":"`...)
+	b = hex.AppendEncode(b, e.PrevHash[:])
+	b = append(b, `","hash":"`...)
+	b = hex.AppendEncode(b, e.Hash[:])
+	b = append(b, '"')
+	if len(e.RequestHash) > 0 { // omitempty
+		b = append(b, `,"request_hash":"`...)
+		b = base64.StdEncoding.AppendEncode(b, e.RequestHash)
+		b = append(b, '"')
+	}
+	return append(b, '}'), nil
+}
+
+// appendCompactData appends JSON data without insignificant whitespace, as encoding/json
+// writes a json.RawMessage; data from domain.EncodeEvent has none, and is copied as it is.
+func appendCompactData(b, data []byte) []byte {
+	if bytes.IndexAny(data, " \t\r\n") < 0 {
+		return append(b, data...)
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, data); err != nil {
+		return append(b, data...) // unreachable: data was checked with json.Valid
+	}
+	return append(b, buf.Bytes()...)
+}
+
+// appendString appends s as a JSON string exactly as encoding/json does with HTML escaping
+// off: quote, backslash and control characters escaped (\n, \r, \t, else \u00XX), U+2028 and
+// U+2029 escaped, and each invalid UTF-8 byte replaced by U+FFFD.
+func appendString(b []byte, s string) []byte {
+	const hexDigits = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
 }
 
 // NewMessage returns the message the relay publishes for e.
 func NewMessage(e *domain.Envelope) (*message.Message, error) {
-	var buf bytes.Buffer
-	buf.Grow(len(e.Data) + 512)
-	if err := EncodePayload(&buf, e); err != nil {
+	payload, err := EncodePayload(make([]byte, 0, len(e.Data)+600), e)
+	if err != nil {
 		return nil, err
 	}
-	msg := message.NewMessage(e.EventID, buf.Bytes())
+	msg := message.NewMessage(e.EventID, payload)
 	msg.Metadata = message.Metadata{
 		kafka.PartitionKeyMetadata: PartitionKey(e.Stream),
 		MetadataPosition:           strconv.FormatUint(e.Position, 10),
