@@ -118,6 +118,22 @@ func DefaultConfig(cp Checkpoint) Config {
 	}
 }
 
+// KafkaPublisherConfig is bus/kafka's publisher configuration for the relay: the daemon's
+// defaults (acks from every in-sync replica, synchronous Publish) with two changes, measured
+// by the benchmarks of bus/relay/relaybench on the real broker:
+//   - BatchMessagesMax 1000: a relay batch of 4096 events spread over a dozen partitions
+//     goes in one or two produce requests per partition instead of four or five;
+//   - BatchTimeout 1 ms: the relay hands over whole batches, so waiting for kafka-go to fill
+//     a produce batch (5 ms by default) only adds latency; append → applied p50 fell from
+//     about 14 ms to about 9 ms.
+func KafkaPublisherConfig(brokers []string) kafka.PublisherConfig {
+	cfg := kafka.DefaultPublisherConfig(brokers)
+	cfg.ClientID = "encours-relay"
+	cfg.BatchMessagesMax = 1000
+	cfg.BatchTimeout = time.Millisecond
+	return cfg
+}
+
 // Validate reports every option that is missing or out of range.
 func (c Config) Validate() error {
 	var errs []string

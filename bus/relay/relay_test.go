@@ -384,3 +384,23 @@ func BenchmarkNewMessage(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkFileCheckpointSave measures one checkpoint save (write, fsync, rename, fsync of
+// the directory): the relay pays it once per batch, on its critical path.
+func BenchmarkFileCheckpointSave(b *testing.B) {
+	cp := relay.NewFileCheckpoint(filepath.Join(b.TempDir(), "relay.checkpoint"))
+	m := relay.Mark{Position: 1, Hash: domain.Hash{1}}
+	for b.Loop() {
+		m.Position++
+		if err := cp.Save(m); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func TestKafkaPublisherConfigIsValid(t *testing.T) {
+	cfg := relay.KafkaPublisherConfig([]string{"127.0.0.1:9092"})
+	require.NoError(t, cfg.Validate())
+	assert.Equal(t, 1000, cfg.BatchMessagesMax)
+	assert.Equal(t, time.Millisecond, cfg.BatchTimeout)
+}
