@@ -46,6 +46,10 @@ type File interface {
 	Close() error
 }
 
+// OSFS returns the operating system's file layer, the default, for a test's FS to wrap (as
+// this package's fault tests do) when it injects faults into a store used by other packages.
+func OSFS() FS { return osFS{} }
+
 // osFS is the operating system's file layer.
 type osFS struct{}
 
