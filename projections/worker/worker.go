@@ -142,8 +142,12 @@ type Worker struct {
 	running atomic.Bool
 }
 
-// New returns a worker consuming cfg.Topic through sub (a bus/kafka Subscriber whose
-// consumer group the workers share).
+// New returns a worker consuming cfg.Topic through sub: a bus/kafka Subscriber whose
+// consumer group the workers share. Give that subscriber a CommitInterval of about 100 ms
+// rather than bus/kafka's synchronous commit after each ack: the worker deduplicates by
+// stream version whatever a crash redelivers, and a synchronous commit per message made the
+// worker the bottleneck (append → applied p99 144-384 ms at 450 events/s on the real broker,
+// against 32-139 ms with 100 ms commits; bus/relay/relaybench).
 func New(sub message.Subscriber, cfg Config) (*Worker, error) {
 	if sub == nil {
 		return nil, errors.New("new worker: subscriber is nil")
