@@ -205,7 +205,7 @@ func (b *browser) screenshot(name string) string {
 
 // readmeHeightMax is the height of the committed screenshots (the README's pictures): the
 // top of each page, which is what a reader looks at; the artifacts keep whole pages.
-const readmeHeightMax = 2000
+const readmeHeightMax = 2800
 
 // readmeCut cuts a PNG to readmeHeightMax pixels high and compresses it as well as the
 // standard library can.
