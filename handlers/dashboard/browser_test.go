@@ -246,6 +246,7 @@ func TestBrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser test: skipped under -short")
 	}
+	chromiumPath(t) // skip (or fail under CI) before loading a daemon for nothing
 	start := time.Now()
 	d := startDaemon(t, withAlerts)
 	b := newBrowser(t, d)
@@ -473,6 +474,7 @@ func TestBrowserWithoutAlerting(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser test: skipped under -short")
 	}
+	chromiumPath(t)
 	d := startDaemon(t, withoutAlerts)
 	b := newBrowser(t, d)
 	today := d.Today.String()
