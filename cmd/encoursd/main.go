@@ -40,6 +40,7 @@ import (
 	"github.com/encours/encours/eventstore/kurrent"
 	"github.com/encours/encours/handlers/alerting"
 	"github.com/encours/encours/handlers/auth"
+	"github.com/encours/encours/handlers/dashboard"
 	"github.com/encours/encours/handlers/command"
 	"github.com/encours/encours/handlers/httpapi"
 	"github.com/encours/encours/handlers/reports"
@@ -360,6 +361,11 @@ func serve(ctx context.Context, logger *slog.Logger, cfg config, stdout io.Write
 			Summary: alertSummaries[r.Method+" "+r.Pattern], Tag: "alerts", PathExamples: map[string]string{"id": "ACME"},
 			Success: alertSuccess(r.Method)})
 	}
+	// The dashboard's page and assets are public; the data it reads needs a token.
+	for _, r := range dashboard.Routes() {
+		opts.Extra = append(opts.Extra, httpapi.Extra{Pattern: r.Pattern, Permission: auth.PermPublic, Handler: r.Handler,
+			Summary: "the dashboard (HTML, CSS, JavaScript)", Tag: "dashboard", PathExamples: map[string]string{"path": "js/app.js"}})
+	}
 	handler := httpapi.New(svc, measured, opts)
 
 	ln, err := net.Listen("tcp", cfg.listen)
@@ -382,6 +388,7 @@ func serve(ctx context.Context, logger *slog.Logger, cfg config, stdout io.Write
 	logger.Info("encoursd started", slog.String("data", dir), slog.Uint64("position", head.Position),
 		slog.Bool("manual_clock", cfg.manual != nil), slog.Bool("auth", cfg.authOn))
 	fmt.Fprintf(stdout, "encoursd listening on http://%s\n", ln.Addr())
+	fmt.Fprintf(stdout, "dashboard: http://%s/ (paste the admin token when asked)\n", ln.Addr())
 	if cfg.adminTokenFile != "" {
 		fmt.Fprintf(stdout, "admin token (new at each start) in %s; try: curl -H \"Authorization: Bearer $(cat %s)\" http://%s/v1/tokens\n",
 			cfg.adminTokenFile, cfg.adminTokenFile, ln.Addr())
