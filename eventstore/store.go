@@ -12,7 +12,7 @@ const AnyVersion int64 = -1
 
 // Limits every adapter enforces (style §8).
 const (
-	AppendEventsMax = 500 // events in one Append; more is ErrInvalidAppend
+	AppendEventsMax = 1000 // events in one Append; more is ErrInvalidAppend (the Foundation issue benchmarks batches of 1000)
 	ReadLimitMax    = 10_000
 )
 

@@ -21,7 +21,7 @@ import (
 // events by concurrent writers, each to its own stream with its expected version. It
 // reports events/s and the p50 and p99 latency of an acknowledgement. One op is one Append.
 //
-// The largest batch is eventstore.AppendEventsMax (500): the port refuses more in one
+// The largest batch is eventstore.AppendEventsMax (1000): the port refuses more in one
 // Append. Run with BenchmarkFdatasync, which gives the disk's own bound.
 func BenchmarkAppend(b *testing.B) {
 	for _, batch := range []int{1, 100, eventstore.AppendEventsMax} {

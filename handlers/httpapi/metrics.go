@@ -34,8 +34,8 @@ const (
 var (
 	httpDurationBuckets   = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
 	appendDurationBuckets = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1}
-	// appendEventsBuckets reach eventstore.AppendEventsMax (500).
-	appendEventsBuckets = []float64{1, 2, 5, 10, 20, 50, 100, 200, 500}
+	// appendEventsBuckets reach eventstore.AppendEventsMax (1000).
+	appendEventsBuckets = []float64{1, 2, 5, 10, 20, 50, 100, 200, 500, 1000}
 )
 
 // Metrics are the API's Prometheus series (design §The flow of one event, step 7: bounded
