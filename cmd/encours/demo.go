@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"flag"
 	"fmt"
 	"io"
@@ -67,6 +68,22 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "encours demo: %v\n", err)
 		return exitFinding
 	}
+	// The demo has a few GBP and USD customers: publish rates to EUR in force from the
+	// start of its history, so that portfolio totals can be made (design §Events,
+	// ExchangeRatesPublished). They are illustrative, and say so.
+	ratesOn := endDate.AddMonths(-12 * *years)
+	rates := domain.ExchangeRatesPublished{Reporting: "EUR", RatesOn: ratesOn, Source: "demo: illustrative rates, not published by the ECB",
+		Rates: []domain.Rate{{Currency: "GBP", E9: 1_170_000_000}, {Currency: "USD", E9: 920_000_000}}}
+	ratesKey := fmt.Sprintf("demo:%d:rates:%s", *seed, ratesOn)
+	if used, err := svc.KeyUsed(ctx, ratesKey); err != nil {
+		fmt.Fprintf(stderr, "encours demo: %v\n", err)
+		return exitFinding
+	} else if !used {
+		if _, err := svc.PublishRates(ctx, rates, command.Meta{Actor: "demo", IdempotencyKey: ratesKey, RequestHash: keyHash(ratesKey)}); err != nil {
+			fmt.Fprintf(stderr, "encours demo: publish rates: %v\n", err)
+			return exitFinding
+		}
+	}
 	start := time.Now()
 	a := ingest.NewApplier(ctx, svc, "demo")
 	n := 0
@@ -87,4 +104,10 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "demo portfolio (seed %d, %d customers + %d named, %d years to %s): %d commands; %d appended, %d already present, in %s\n",
 		*seed, *customers, len(demo.NamedCustomers()), *years, endDate, n, counts.Appended, counts.AlreadyPresent, time.Since(start).Round(time.Millisecond))
 	return exitOK
+}
+
+// keyHash is the request hash stored with a key derived from its own content.
+func keyHash(key string) []byte {
+	h := sha256.Sum256([]byte(key))
+	return h[:]
 }
