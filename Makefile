@@ -8,7 +8,7 @@ PKGS      := ./...
 # short settings.
 TESTFLAGS ?= -race -count=1 -timeout 20m
 
-.PHONY: all build run test lint bench fmt vet deps-check clean
+.PHONY: all build run test lint bench fmt vet staticcheck deps-check clean
 
 all: build
 
@@ -27,8 +27,13 @@ run: build
 test: lint
 	$(GO) test $(TESTFLAGS) $(PKGS)
 
-## lint: formatting, vet, and the dependency direction of the design (domain imports nothing of ours, ...).
-lint: fmt vet deps-check
+## lint: formatting, vet, staticcheck, and the dependency direction of the design (domain
+## imports nothing of ours, ...).
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+lint: fmt vet staticcheck deps-check
+
+staticcheck:
+	$(GO) run $(STATICCHECK) ./...
 
 fmt:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -284,7 +284,7 @@ func (t TopicConfig) validate() []string {
 
 func validateBrokers(brokers []string) error {
 	if len(brokers) == 0 {
-		return errors.New("Brokers is empty")
+		return errors.New("brokers is empty: want at least one host:port")
 	}
 	for _, b := range brokers {
 		if strings.TrimSpace(b) == "" || !strings.Contains(b, ":") {

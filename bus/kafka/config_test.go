@@ -25,7 +25,7 @@ func TestConfigRefusesMissingOptions(t *testing.T) {
 		mutate func(*kafka.PublisherConfig)
 		want   string
 	}{
-		{"no brokers", func(c *kafka.PublisherConfig) { c.Brokers = nil }, "Brokers is empty"},
+		{"no brokers", func(c *kafka.PublisherConfig) { c.Brokers = nil }, "brokers is empty"},
 		{"broker without port", func(c *kafka.PublisherConfig) { c.Brokers = []string{"localhost"} }, "not host:port"},
 		{"no marshaler", func(c *kafka.PublisherConfig) { c.Marshaler = nil }, "Marshaler is nil"},
 		{"no publish timeout", func(c *kafka.PublisherConfig) { c.PublishTimeout = 0 }, "PublishTimeout is not positive"},

@@ -300,7 +300,7 @@ func EncodePayload(buf []byte, e *domain.Envelope) ([]byte, error) {
 // appendCompactData appends JSON data without insignificant whitespace, as encoding/json
 // writes a json.RawMessage; data from domain.EncodeEvent has none, and is copied as it is.
 func appendCompactData(b, data []byte) []byte {
-	if bytes.IndexAny(data, " \t\r\n") < 0 {
+	if !bytes.ContainsAny(data, " \t\r\n") {
 		return append(b, data...)
 	}
 	var buf bytes.Buffer

@@ -480,10 +480,3 @@ func (s *Store) streamVersion(stream string) uint64 {
 	}
 	return 0
 }
-
-func (s *Store) checkOpen() error {
-	if s.filesClosed {
-		return eventstore.ErrClosed
-	}
-	return nil
-}

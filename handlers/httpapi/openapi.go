@@ -64,15 +64,6 @@ func object(props ...any) schema {
 	return s
 }
 
-func describe(s schema, d string) schema {
-	out := schema{}
-	for k, v := range s {
-		out[k] = v
-	}
-	out["description"] = d
-	return out
-}
-
 func str(d string) schema { return schema{"type": "string", "description": d} }
 
 func id(d string) schema {
