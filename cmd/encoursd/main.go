@@ -361,6 +361,32 @@ func serve(ctx context.Context, logger *slog.Logger, cfg config, stdout io.Write
 			Summary: alertSummaries[r.Method+" "+r.Pattern], Tag: "alerts", PathExamples: map[string]string{"id": "ACME"},
 			Success: alertSuccess(r.Method)})
 	}
+	// GET /v1/customers/{id} shows the read models' figures beside the command side's
+	// position: aging, DSO and DBT from the ledger projection (as of, as known at), the risk
+	// score, signals and open alerts from the alert evaluator (as known now).
+	ledgerReads := reports.NewLedger(eng, store)
+	opts.CustomerDetails = func(r *http.Request, id domain.CustomerID, asOf domain.Date, knownAt *time.Time) (*httpapi.CustomerDetails, error) {
+		var d httpapi.CustomerDetails
+		err := ledgerReads.With(r.Context(), asOf, today(), knownAt, func(m *ledger.Model, b reports.Basis) error {
+			f, err := ledger.ComputeFigures(m, ledger.CustomerScope(id), asOf, ledger.Config{})
+			if errors.Is(err, ledger.ErrUnknownCustomer) {
+				return nil // registered after the projection's position: no figures yet
+			}
+			if err != nil {
+				return err
+			}
+			d.Aging, d.DSO, d.Payments, d.Basis = f.Aging, f.DSO, f.Payments, b
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		if rep, err := evaluator.Report(id, asOf); err == nil {
+			d.RiskScore, d.Signals = rep.Score, rep.Signals
+		}
+		d.OpenAlerts = evaluator.Alerts(alerting.Filter{Status: alerting.StatusOpen, CustomerID: id})
+		return &d, nil
+	}
 	// The dashboard's page and assets are public; the data it reads needs a token.
 	for _, r := range dashboard.Routes() {
 		opts.Extra = append(opts.Extra, httpapi.Extra{Pattern: r.Pattern, Permission: auth.PermPublic, Handler: r.Handler,

@@ -245,4 +245,10 @@ func TestDaemonOnKurrentDB(t *testing.T) {
 	require.Eventually(t, func() bool {
 		return strings.Contains(get(t, d.url+"/v1/portfolio?as_of=2026-11-10", token), `"exposure":{"amount":125000,"currency":"EUR"}`)
 	}, 15*time.Second, 50*time.Millisecond, "the portfolio's exposure is rebuilt from KurrentDB")
+	// The customer's read shows the projection's figures beside the command side's.
+	c := get(t, d.url+"/v1/customers/ACME?as_of=2026-12-10", token)
+	assert.Contains(t, c, `"aging":[`)
+	assert.Contains(t, c, `"label":"1-30","min_days_past_due":1,"max_days_past_due":30,"amount":{"amount":125000,"currency":"EUR"}`,
+		"F1, due 2026-12-02, is 8 days past due on 2026-12-10")
+	assert.Contains(t, c, `"dso":{`)
 }

@@ -52,6 +52,10 @@ type Options struct {
 	// alerts in handlers/alerting), mounted behind the same authentication, metrics, error
 	// shape and API description as the API's own.
 	Extra []Extra
+	// CustomerDetails, when set, adds the read models' figures to GET /v1/customers/{id}:
+	// it gets the customer, the as-of date and the known-at instant (nil: now). A customer
+	// the read models do not hold yet gets nil details, not an error.
+	CustomerDetails func(r *http.Request, id domain.CustomerID, asOf domain.Date, knownAt *time.Time) (*CustomerDetails, error)
 }
 
 // Extra is a route another package serves. Its fields document it in /openapi.json.
@@ -80,19 +84,20 @@ type readiness interface {
 
 // api holds the handler's dependencies.
 type api struct {
-	svc          *command.Service
-	store        eventstore.Store
-	log          *slog.Logger
-	clock        command.Clock
-	manual       *command.ManualClock
-	maxBodyBytes int64
-	actor        string
-	tokens       *auth.Tokens
-	limiter      *auth.Limiter
-	metrics      *Metrics
-	metricsHTTP  http.Handler
-	openAPI      []byte // GET /openapi.json, built once
-	mux          *http.ServeMux
+	svc             *command.Service
+	store           eventstore.Store
+	log             *slog.Logger
+	clock           command.Clock
+	manual          *command.ManualClock
+	maxBodyBytes    int64
+	actor           string
+	tokens          *auth.Tokens
+	limiter         *auth.Limiter
+	metrics         *Metrics
+	metricsHTTP     http.Handler
+	openAPI         []byte // GET /openapi.json, built once
+	customerDetails func(r *http.Request, id domain.CustomerID, asOf domain.Date, knownAt *time.Time) (*CustomerDetails, error)
+	mux             *http.ServeMux
 }
 
 // New returns the HTTP handler of API v1 over the command service and the store (read side
@@ -110,7 +115,8 @@ func New(svc *command.Service, store eventstore.Store, opts Options) http.Handle
 	a := &api{
 		svc: svc, store: store, log: opts.Logger, clock: opts.Clock, manual: opts.ManualClock,
 		maxBodyBytes: opts.MaxBodyBytes, actor: opts.Actor, tokens: opts.Tokens, metrics: opts.Metrics,
-		mux: http.NewServeMux(),
+		customerDetails: opts.CustomerDetails,
+		mux:             http.NewServeMux(),
 	}
 	if a.metrics == nil {
 		a.metrics = NewMetrics()

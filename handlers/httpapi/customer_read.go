@@ -40,6 +40,23 @@ type customerView struct {
 	AsOf             domain.Date    `json:"as_of"`
 	KnownAt          *time.Time     `json:"known_at,omitempty"`
 	StreamVersion    uint64         `json:"stream_version"`
+	// The read models' view of the customer, when the daemon provides them
+	// (Options.CustomerDetails): aging, DSO, days to pay and beyond terms, risk score and
+	// its factors, open alerts (design §API v1, GET /v1/customers/{id}).
+	*CustomerDetails
+}
+
+// CustomerDetails are what read models add to GET /v1/customers/{id}. Each is any JSON
+// value; nil ones are left out.
+type CustomerDetails struct {
+	Aging      any `json:"aging,omitempty"`
+	DSO        any `json:"dso,omitempty"`
+	Payments   any `json:"payments,omitempty"`
+	RiskScore  any `json:"risk_score,omitempty"`
+	Signals    any `json:"signals,omitempty"`
+	OpenAlerts any `json:"open_alerts,omitempty"`
+	// Basis names the log position the read models were at.
+	Basis any `json:"basis,omitempty"`
 }
 
 type openItemView struct {
@@ -111,6 +128,14 @@ func (a *api) handleCustomer(w http.ResponseWriter, r *http.Request) {
 	if !found {
 		a.writeError(w, r, domain.FieldErrorf(domain.KindNotFound, domain.CodeUnknownCustomer, "id", "customer %s is not registered", id))
 		return
+	}
+	if a.customerDetails != nil {
+		d, err := a.customerDetails(r, domain.CustomerID(id), asOf, view.KnownAt)
+		if err != nil {
+			a.writeError(w, r, err)
+			return
+		}
+		view.CustomerDetails = d
 	}
 	writeJSON(w, http.StatusOK, view)
 }
