@@ -1,54 +1,12 @@
 package alerting
 
 import (
-	"crypto/rand"
-	"encoding/hex"
-	"sync"
 	"time"
+
+	"github.com/encours/encours/eventstore"
 )
 
-// uuidGen makes UUIDv7 event ids (RFC 9562 §5.7, design §Events: event_id): 48 bits of Unix
-// milliseconds, a 12-bit counter in rand_a that keeps one process's ids increasing when the
-// clock stands still or steps back (§6.2, method 1), and 62 random bits.
-type uuidGen struct {
-	mu     sync.Mutex
-	lastMS int64
-	seq    uint16
-}
+// uuidGen makes UUIDv7 event ids (eventstore.EventIDs) at a given instant.
+type uuidGen struct{ ids eventstore.EventIDs }
 
-func (g *uuidGen) newID(now time.Time) string {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never returns an error (Go 1.24+)
-	ms := now.UnixMilli()
-	g.mu.Lock()
-	if ms <= g.lastMS {
-		ms = g.lastMS
-		if g.seq == 0xfff {
-			ms++ // counter exhausted: borrow the next millisecond
-			g.seq = 0
-		} else {
-			g.seq++
-		}
-	} else {
-		g.seq = uint16(b[6]&0x07)<<8 | uint16(b[7]) // a random start in the lower half
-	}
-	g.lastMS = ms
-	seq := g.seq
-	g.mu.Unlock()
-	b[0], b[1], b[2] = byte(ms>>40), byte(ms>>32), byte(ms>>24)
-	b[3], b[4], b[5] = byte(ms>>16), byte(ms>>8), byte(ms)
-	b[6] = 0x70 | byte(seq>>8)&0x0f
-	b[7] = byte(seq)
-	b[8] = b[8]&0x3f | 0x80
-	var out [36]byte
-	hex.Encode(out[0:8], b[0:4])
-	out[8] = '-'
-	hex.Encode(out[9:13], b[4:6])
-	out[13] = '-'
-	hex.Encode(out[14:18], b[6:8])
-	out[18] = '-'
-	hex.Encode(out[19:23], b[8:10])
-	out[23] = '-'
-	hex.Encode(out[24:36], b[10:16])
-	return string(out[:])
-}
+func (g *uuidGen) newID(now time.Time) string { return g.ids.New(now) }
