@@ -117,13 +117,14 @@ func (r *Reader) Next() ([]Record, error) {
 	if errors.Is(err, io.EOF) {
 		return nil, io.EOF
 	}
-	line, _ := r.cr.FieldPos(0)
 	r.row++
-	if line > 0 {
-		r.row = line // physical line of the row's start, so quoted newlines keep numbers honest
-	}
 	if err != nil {
+		// FieldPos is only defined for a record Read returned; a parse error names its own
+		// line (csvError).
 		return nil, csvError(r.row, err)
+	}
+	if line, _ := r.cr.FieldPos(0); line > 0 {
+		r.row = line // physical line of the row's start, so quoted newlines keep numbers honest
 	}
 	if r.row > importRowsMax {
 		return nil, &RowError{Row: r.row, Code: "too_many_rows", Reason: fmt.Sprintf("more than %d rows; split the file", importRowsMax)}
