@@ -12,14 +12,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/encours/encours/bus/kafka"
+	"github.com/encours/encours/bus/kafka/kafkatest"
 )
-
-// forEachBroker runs fn as a subtest on each broker of brokersUnderTest.
-func forEachBroker(t *testing.T, fn func(t *testing.T, brokers []string)) {
-	for _, b := range brokersUnderTest {
-		t.Run(b.name, func(t *testing.T) { fn(t, b.brokers(t)) })
-	}
-}
 
 func uniqueName(prefix string) string { return prefix + "-" + watermill.NewShortUUID() }
 
@@ -37,7 +31,7 @@ func keyedMessage(customer string, n int) *message.Message {
 // message of a customer in one partition (the key chooses it), in publish order, with
 // increasing offsets (design §Flow step 4: "keyed by customer").
 func TestHeadersAndKeyRoundTrip(t *testing.T) {
-	forEachBroker(t, func(t *testing.T, brokers []string) {
+	kafkatest.ForEach(t, func(t *testing.T, brokers []string) {
 		topic := uniqueName("roundtrip")
 		pub := newPublisher(t, brokers, kafka.DefaultMarshaler{})
 		defer func() { require.NoError(t, pub.Close()) }()
@@ -91,7 +85,7 @@ func TestHeadersAndKeyRoundTrip(t *testing.T) {
 // group's other member must get m2 (never committed) and then m3, and not m1 (committed on
 // Ack). One key, so one partition and a strict order.
 func TestCommitOnlyAfterAck(t *testing.T) {
-	forEachBroker(t, func(t *testing.T, brokers []string) {
+	kafkatest.ForEach(t, func(t *testing.T, brokers []string) {
 		topic, group := uniqueName("commit"), uniqueName("commit")
 		pub := newPublisher(t, brokers, kafka.DefaultMarshaler{})
 		defer func() { require.NoError(t, pub.Close()) }()
@@ -136,7 +130,7 @@ func TestCommitOnlyAfterAck(t *testing.T) {
 // context and commit none of them: a new member of the group gets all three again. Both
 // sides refuse use after Close.
 func TestCloseWithMessagesInFlight(t *testing.T) {
-	forEachBroker(t, func(t *testing.T, brokers []string) {
+	kafkatest.ForEach(t, func(t *testing.T, brokers []string) {
 		group := uniqueName("inflight")
 		topics := []string{uniqueName("inflight-a"), uniqueName("inflight-b"), uniqueName("inflight-c")}
 		pub := newPublisher(t, brokers, kafka.DefaultMarshaler{})
@@ -197,7 +191,7 @@ func TestCloseWithMessagesInFlight(t *testing.T) {
 // channel, leaves the Subscriber's other subscriptions running, and does not commit the
 // message that was in flight.
 func TestSubscriptionEndsWithItsContext(t *testing.T) {
-	forEachBroker(t, func(t *testing.T, brokers []string) {
+	kafkatest.ForEach(t, func(t *testing.T, brokers []string) {
 		group := uniqueName("ctx")
 		stopped, kept := uniqueName("ctx-stopped"), uniqueName("ctx-kept")
 		pub := newPublisher(t, brokers, kafka.DefaultMarshaler{})

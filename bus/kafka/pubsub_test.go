@@ -9,6 +9,7 @@ import (
 	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/encours/encours/bus/kafka"
+	"github.com/encours/encours/bus/kafka/kafkatest"
 )
 
 // features are what this adapter promises, field by field of watermill's tests.Features.
@@ -58,12 +59,12 @@ func (m payloadKeyMarshaler) Marshal(topic string, msg *message.Message) (kafkag
 }
 
 // TestPubSub runs watermill's acceptance suite (pubsub/tests.TestPubSub) on each broker of
-// brokersUnderTest, twice: with unkeyed messages, and keyed by payload with the order checks
+// kafkatest.Brokers, twice: with unkeyed messages, and keyed by payload with the order checks
 // on. Each run has its own cluster (kfake) or its own group names (real broker).
 func TestPubSub(t *testing.T) {
-	for _, b := range brokersUnderTest {
-		t.Run(b.name, func(t *testing.T) {
-			brokers := b.brokers(t)
+	for _, b := range kafkatest.Brokers() {
+		t.Run(b.Name, func(t *testing.T) {
+			brokers := b.Brokers(t)
 			for _, run := range []struct {
 				name      string
 				ordered   bool

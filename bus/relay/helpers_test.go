@@ -3,9 +3,6 @@ package relay_test
 import (
 	"context"
 	"fmt"
-	"net"
-	"os"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -13,9 +10,9 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/stretchr/testify/require"
-	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/encours/encours/bus/kafka"
+	"github.com/encours/encours/bus/kafka/kafkatest"
 	"github.com/encours/encours/bus/relay"
 	"github.com/encours/encours/domain"
 	"github.com/encours/encours/eventstore"
@@ -23,91 +20,18 @@ import (
 )
 
 const (
-	realBrokerDefault     = "127.0.0.1:9092" // where scripts/kafka up starts its broker
-	realBrokerDialTimeout = 2 * time.Second
-	// testPartitions is the partition count of the topics the tests create: more than the
-	// keys of most tests' customers share, so keys really spread.
-	testPartitions = 8
 	// testWait bounds every wait for the relay or the broker in these tests.
 	testWait = 60 * time.Second
 )
-
-// broker is a Kafka cluster a test runs against.
-type broker struct {
-	name    string
-	brokers func(t *testing.T) []string
-}
-
-// brokersUnderTest: franz-go's in-process kfake, always, and a real Apache Kafka broker,
-// skipped (or failed when CI=true) when none is reachable — as bus/kafka's tests do.
-var brokersUnderTest = []broker{
-	{name: "kfake", brokers: startKfake},
-	{name: "kafka", brokers: realKafka},
-}
-
-func forEachBroker(t *testing.T, fn func(t *testing.T, brokers []string)) {
-	for _, b := range brokersUnderTest {
-		t.Run(b.name, func(t *testing.T) { fn(t, b.brokers(t)) })
-	}
-}
-
-func startKfake(t *testing.T) []string {
-	t.Helper()
-	c, err := kfake.NewCluster(
-		kfake.NumBrokers(3),
-		kfake.DefaultNumPartitions(testPartitions),
-		kfake.AllowAutoTopicCreation(),
-		kfake.GroupMinSessionTimeout(6*time.Second),
-		kfake.GroupMaxSessionTimeout(5*time.Minute),
-	)
-	require.NoError(t, err, "start kfake cluster")
-	t.Cleanup(c.Close)
-	return c.ListenAddrs()
-}
-
-// realKafka returns ENCOURS_KAFKA_BROKERS, or 127.0.0.1:9092 when something listens there;
-// with no broker it skips, naming scripts/kafka up, unless CI=true, where it fails.
-func realKafka(t *testing.T) []string {
-	t.Helper()
-	if env := strings.TrimSpace(os.Getenv("ENCOURS_KAFKA_BROKERS")); env != "" {
-		brokers := strings.Split(env, ",")
-		if err := probe(brokers[0]); err != nil {
-			t.Fatalf("real Kafka broker: ENCOURS_KAFKA_BROKERS=%s is not reachable: %v", env, err)
-		}
-		return brokers
-	}
-	if err := probe(realBrokerDefault); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("real Kafka broker: none reachable at %s (%v); CI must start one with scripts/kafka up", realBrokerDefault, err)
-		}
-		t.Skip("real Kafka broker: none reachable at 127.0.0.1:9092; run scripts/kafka up (CI does)")
-	}
-	return []string{realBrokerDefault}
-}
-
-func probe(addr string) error {
-	conn, err := net.DialTimeout("tcp", addr, realBrokerDialTimeout)
-	if err != nil {
-		return err
-	}
-	return conn.Close()
-}
-
-func testLogger() watermill.LoggerAdapter {
-	if os.Getenv("ENCOURS_TEST_LOG") != "" {
-		return watermill.NewStdLogger(true, false)
-	}
-	return watermill.NopLogger{}
-}
 
 // newKafkaPublisher is the daemon's publisher with topic creation on (8 partitions, one
 // replica) and batches of up to 1000 messages per partition request.
 func newKafkaPublisher(t *testing.T, brokers []string) *kafka.Publisher {
 	t.Helper()
 	cfg := kafka.DefaultPublisherConfig(brokers)
-	cfg.Topics = kafka.TopicConfig{Create: true, Partitions: testPartitions, ReplicationFactor: 1}
+	cfg.Topics = kafka.TopicConfig{Create: true, Partitions: kafkatest.Partitions, ReplicationFactor: 1}
 	cfg.BatchMessagesMax = 1000
-	pub, err := kafka.NewPublisher(cfg, testLogger())
+	pub, err := kafka.NewPublisher(cfg, kafkatest.Logger())
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = pub.Close() })
 	return pub

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/encours/encours/bus/kafka"
+	"github.com/encours/encours/bus/kafka/kafkatest"
 	"github.com/encours/encours/bus/relay"
 	"github.com/encours/encours/domain"
 )
@@ -151,7 +152,7 @@ func (p *loseOneAck) Publish(topic string, msgs ...*message.Message) error {
 // a batch's acknowledgement is lost and the relay gives up; the next Run republishes that
 // batch, and the topic then holds duplicates of that batch only.
 func TestRelayOverKafka(t *testing.T) {
-	forEachBroker(t, func(t *testing.T, brokers []string) {
+	kafkatest.ForEach(t, func(t *testing.T, brokers []string) {
 		started := time.Now()
 		s := openStore(t)
 		fill(t, s, 1, 40, 2000)

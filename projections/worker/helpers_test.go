@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"net"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -15,9 +13,9 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/encours/encours/bus/kafka"
+	"github.com/encours/encours/bus/kafka/kafkatest"
 	"github.com/encours/encours/bus/relay"
 	"github.com/encours/encours/domain"
 	"github.com/encours/encours/eventstore"
@@ -27,89 +25,18 @@ import (
 )
 
 const (
-	realBrokerDefault     = "127.0.0.1:9092" // where scripts/kafka up starts its broker
-	realBrokerDialTimeout = 2 * time.Second
-	testPartitions        = 8
 	// testWait bounds every wait for the relay, the workers or the broker.
 	testWait = 30 * time.Second
 )
 
 var asOf = domain.MustDate("2024-12-31")
 
-// broker is a Kafka cluster a test runs against.
-type broker struct {
-	name    string
-	brokers func(t *testing.T) []string
-}
-
-// brokersUnderTest: franz-go's in-process kfake, always, and a real Apache Kafka broker,
-// skipped (or failed when CI=true) when none is reachable — as bus/kafka's tests do.
-var brokersUnderTest = []broker{
-	{name: "kfake", brokers: startKfake},
-	{name: "kafka", brokers: realKafka},
-}
-
-func forEachBroker(t *testing.T, fn func(t *testing.T, brokers []string)) {
-	for _, b := range brokersUnderTest {
-		t.Run(b.name, func(t *testing.T) { fn(t, b.brokers(t)) })
-	}
-}
-
-func startKfake(t *testing.T) []string {
-	t.Helper()
-	c, err := kfake.NewCluster(
-		kfake.NumBrokers(3),
-		kfake.DefaultNumPartitions(testPartitions),
-		kfake.AllowAutoTopicCreation(),
-		kfake.GroupMinSessionTimeout(6*time.Second),
-		kfake.GroupMaxSessionTimeout(5*time.Minute),
-	)
-	require.NoError(t, err, "start kfake cluster")
-	t.Cleanup(c.Close)
-	return c.ListenAddrs()
-}
-
-// realKafka returns ENCOURS_KAFKA_BROKERS, or 127.0.0.1:9092 when something listens there;
-// with no broker it skips, naming scripts/kafka up, unless CI=true, where it fails.
-func realKafka(t *testing.T) []string {
-	t.Helper()
-	if env := strings.TrimSpace(os.Getenv("ENCOURS_KAFKA_BROKERS")); env != "" {
-		brokers := strings.Split(env, ",")
-		if err := probe(brokers[0]); err != nil {
-			t.Fatalf("real Kafka broker: ENCOURS_KAFKA_BROKERS=%s is not reachable: %v", env, err)
-		}
-		return brokers
-	}
-	if err := probe(realBrokerDefault); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("real Kafka broker: none reachable at %s (%v); CI must start one with scripts/kafka up", realBrokerDefault, err)
-		}
-		t.Skip("real Kafka broker: none reachable at 127.0.0.1:9092; run scripts/kafka up (CI does)")
-	}
-	return []string{realBrokerDefault}
-}
-
-func probe(addr string) error {
-	conn, err := net.DialTimeout("tcp", addr, realBrokerDialTimeout)
-	if err != nil {
-		return err
-	}
-	return conn.Close()
-}
-
-func testLogger() watermill.LoggerAdapter {
-	if os.Getenv("ENCOURS_TEST_LOG") != "" {
-		return watermill.NewStdLogger(true, os.Getenv("ENCOURS_TEST_LOG") == "trace")
-	}
-	return watermill.NopLogger{}
-}
-
 func newKafkaPublisher(t *testing.T, brokers []string) *kafka.Publisher {
 	t.Helper()
 	cfg := kafka.DefaultPublisherConfig(brokers)
-	cfg.Topics = kafka.TopicConfig{Create: true, Partitions: testPartitions, ReplicationFactor: 1}
+	cfg.Topics = kafka.TopicConfig{Create: true, Partitions: kafkatest.Partitions, ReplicationFactor: 1}
 	cfg.BatchMessagesMax = 1000
-	pub, err := kafka.NewPublisher(cfg, testLogger())
+	pub, err := kafka.NewPublisher(cfg, kafkatest.Logger())
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = pub.Close() })
 	return pub
@@ -119,7 +46,7 @@ func newKafkaPublisher(t *testing.T, brokers []string) *kafka.Publisher {
 // shortened (the broker's minimum session), so a departed member's partitions move soon.
 func subscriberConfig(brokers []string, group string) kafka.SubscriberConfig {
 	cfg := kafka.DefaultSubscriberConfig(brokers, group)
-	cfg.Topics = kafka.TopicConfig{Create: true, Partitions: testPartitions, ReplicationFactor: 1}
+	cfg.Topics = kafka.TopicConfig{Create: true, Partitions: kafkatest.Partitions, ReplicationFactor: 1}
 	cfg.SessionTimeout = 6 * time.Second
 	cfg.HeartbeatInterval = 500 * time.Millisecond
 	cfg.RebalanceTimeout = 5 * time.Second
@@ -133,7 +60,7 @@ func subscriberConfig(brokers []string, group string) kafka.SubscriberConfig {
 
 func newKafkaSubscriber(t *testing.T, brokers []string, group string) *kafka.Subscriber {
 	t.Helper()
-	sub, err := kafka.NewSubscriber(subscriberConfig(brokers, group), testLogger())
+	sub, err := kafka.NewSubscriber(subscriberConfig(brokers, group), kafkatest.Logger())
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = sub.Close() })
 	return sub

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/encours/encours/bus/kafka/kafkatest"
 	"github.com/encours/encours/bus/relay"
 	"github.com/encours/encours/domain"
 	"github.com/encours/encours/eventstore"
@@ -132,7 +133,7 @@ func (a *appender) wait(t *testing.T) {
 // since) is at the store's version (nothing lost), and its exposure, figures and open items
 // equal a full replay of the store (nothing doubled).
 func TestTwoWorkersOneKilled(t *testing.T) {
-	forEachBroker(t, func(t *testing.T, brokers []string) {
+	kafkatest.ForEach(t, func(t *testing.T, brokers []string) {
 		started := time.Now()
 		s := openStore(t)
 		h := newHistory(7, 40)
@@ -229,10 +230,10 @@ func restartableKafka(t *testing.T) []string {
 	if os.Getenv("ENCOURS_KAFKA_RESTART_TEST") != "1" {
 		t.Skip("restarts the scripts/kafka broker: set ENCOURS_KAFKA_RESTART_TEST=1 and run it alone (see TestBrokerRestartMidStream)")
 	}
-	if env := os.Getenv("ENCOURS_KAFKA_BROKERS"); env != "" && env != realBrokerDefault {
+	if env := os.Getenv("ENCOURS_KAFKA_BROKERS"); env != "" && env != kafkatest.RealBrokerDefault {
 		t.Skipf("ENCOURS_KAFKA_BROKERS=%s is not the scripts/kafka broker these tests restart", env)
 	}
-	return realKafka(t)
+	return kafkatest.Real(t)
 }
 
 // Bounds of restartKeepingLog, as scripts/kafka's own.
@@ -286,9 +287,9 @@ func restartKeepingLog(t *testing.T) {
 	require.NoError(t, cmd.Process.Release())
 	served := waitFor(func() bool {
 		b, err := os.ReadFile(logFile)
-		return err == nil && strings.Count(string(b), "Kafka Server started") > startedBefore && probe(realBrokerDefault) == nil
+		return err == nil && strings.Count(string(b), "Kafka Server started") > startedBefore && kafkatest.Probe(kafkatest.RealBrokerDefault) == nil
 	}, brokerStartWaitMax)
-	require.True(t, served, "broker not serving %s after %s (log: %s)", realBrokerDefault, brokerStartWaitMax, logFile)
+	require.True(t, served, "broker not serving %s after %s (log: %s)", kafkatest.RealBrokerDefault, brokerStartWaitMax, logFile)
 	t.Logf("broker restarted on its log as pid %d", newPID)
 }
 
