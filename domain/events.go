@@ -249,6 +249,8 @@ type AlertResolved struct {
 	AlertID    string `json:"alert_id"`
 	Reason     string `json:"reason"`
 	ResolvedOn Date   `json:"resolved_on"`
+	// Comment is the credit manager's note on a resolution by hand.
+	Comment string `json:"comment,omitempty"`
 }
 
 // AlertAcknowledged records that someone saw the alert.

@@ -207,6 +207,7 @@ var alertSummaries = map[string]string{
 	"GET /v1/alerts/stream":                "Alerts as server-sent events; resume with Last-Event-ID",
 	"GET /v1/alerts/{id}":                  "One alert with its explanation",
 	"POST /v1/alerts/{id}/ack":             "Acknowledge an alert with a comment",
+	"POST /v1/alerts/{id}/resolve":         "Resolve an alert by hand, with a comment",
 	"GET /v1/customers/{id}/signals":       "A customer's signals, drift charts, risk score and its factors",
 	"GET /v1/dunning":                      "The dunning worklist: next reminder per overdue invoice",
 	"POST /v1/subscriptions":               "Subscribe to alerts (webhook, SSE, Kafka) with a filter",
@@ -216,9 +217,15 @@ var alertSummaries = map[string]string{
 	"POST /v1/dead-letters/{id}/redeliver": "Deliver a dead letter again",
 }
 
-func alertSuccess(method string) int {
-	if method == http.MethodPost {
+// alertSuccess is the success status of an alerting route, as its handler writes it.
+func alertSuccess(method, path string) int {
+	switch method + " " + path {
+	case "POST /v1/subscriptions":
 		return http.StatusCreated
+	case "POST /v1/dead-letters/{id}/redeliver":
+		return http.StatusAccepted
+	case "DELETE /v1/subscriptions/{id}":
+		return http.StatusNoContent
 	}
 	return http.StatusOK
 }
@@ -359,7 +366,7 @@ func serve(ctx context.Context, logger *slog.Logger, cfg config, stdout io.Write
 		}
 		opts.Extra = append(opts.Extra, httpapi.Extra{Pattern: r.Method + " " + r.Pattern, Permission: perm, Handler: h,
 			Summary: alertSummaries[r.Method+" "+r.Pattern], Tag: "alerts", PathExamples: map[string]string{"id": "ACME"},
-			Success: alertSuccess(r.Method)})
+			Success: alertSuccess(r.Method, r.Pattern)})
 	}
 	// GET /v1/customers/{id} shows the read models' figures beside the command side's
 	// position: aging, DSO and DBT from the ledger projection (as of, as known at), the risk

@@ -495,6 +495,26 @@ func (e *Evaluator) Today() domain.Date {
 // stream's expected version, and waits until it is folded back. An unknown alert is
 // ErrUnknownAlert, a resolved one ErrAlertResolved.
 func (e *Evaluator) Acknowledge(ctx context.Context, id, actor, comment string) (Alert, error) {
+	return e.onOpenAlert(ctx, "acknowledge", id, actor, comment, func(on domain.Date) domain.Event {
+		return domain.AlertAcknowledged{AlertID: id, Comment: comment, AckedOn: on}
+	})
+}
+
+// Resolve appends AlertResolved{ReasonResolvedByHand, comment} by actor: the credit manager
+// has dealt with the alert. While its condition holds at the same or a lower severity no new
+// alert is raised on its key; a worse one raises a new alert, and the condition clearing is
+// recorded (ReasonClearedAfterHand) so that the rule is armed again. An unknown alert is
+// ErrUnknownAlert, a resolved one ErrAlertResolved.
+func (e *Evaluator) Resolve(ctx context.Context, id, actor, comment string) (Alert, error) {
+	return e.onOpenAlert(ctx, "resolve", id, actor, comment, func(on domain.Date) domain.Event {
+		return domain.AlertResolved{AlertID: id, Reason: ReasonResolvedByHand, Comment: comment, ResolvedOn: on}
+	})
+}
+
+// onOpenAlert appends the event made by ev on an alert that is not resolved, by actor, with
+// the stream's expected version (retrying a lost race after folding the winner), and waits
+// until it is folded back. The event is dated at the evaluator's business date.
+func (e *Evaluator) onOpenAlert(ctx context.Context, verb, id, actor, comment string, ev func(on domain.Date) domain.Event) (Alert, error) {
 	if len(comment) > ackCommentBytesMax {
 		return Alert{}, fmt.Errorf("alerting: comment of %d bytes, at most %d: %w", len(comment), ackCommentBytesMax, eventstore.ErrInvalidAppend)
 	}
@@ -516,11 +536,11 @@ func (e *Evaluator) Acknowledge(ctx context.Context, id, actor, comment string) 
 		e.mu.RUnlock()
 		switch {
 		case a == nil:
-			return Alert{}, fmt.Errorf("alerting: acknowledge %q: %w", id, ErrUnknownAlert)
+			return Alert{}, fmt.Errorf("alerting: %s %q: %w", verb, id, ErrUnknownAlert)
 		case resolved:
-			return Alert{}, fmt.Errorf("alerting: acknowledge %q: %w", id, ErrAlertResolved)
+			return Alert{}, fmt.Errorf("alerting: %s %q: %w", verb, id, ErrAlertResolved)
 		}
-		env, err := e.envelope(stream, domain.AlertAcknowledged{AlertID: id, Comment: comment, AckedOn: on})
+		env, err := e.envelope(stream, ev(on))
 		if err != nil {
 			return Alert{}, err
 		}
@@ -531,14 +551,14 @@ func (e *Evaluator) Acknowledge(ctx context.Context, id, actor, comment string) 
 			// An escalation or another acknowledgement landed first: wait for it, decide again.
 			h, herr := e.store.Head(ctx)
 			if herr != nil {
-				return Alert{}, fmt.Errorf("alerting: acknowledge %q: %w", id, herr)
+				return Alert{}, fmt.Errorf("alerting: %s %q: %w", verb, id, herr)
 			}
 			if err := e.WaitFor(ctx, h.Position); err != nil {
 				return Alert{}, err
 			}
 			continue
 		case err != nil:
-			return Alert{}, fmt.Errorf("alerting: acknowledge %q at v%d: %w", id, version, err)
+			return Alert{}, fmt.Errorf("alerting: %s %q at v%d: %w", verb, id, version, err)
 		}
 		if err := e.WaitFor(ctx, res.Position); err != nil {
 			return Alert{}, err

@@ -344,3 +344,106 @@ func rebuild(t *testing.T, envs []domain.Envelope) (*ledger.Model, *signals.Fact
 	}
 	return m, f, b
 }
+
+// TestResolveByHand: a credit manager resolves an open alert while its condition holds (the
+// customer is at 85 % of its limit). Nothing is raised again while it holds at that severity;
+// the condition clearing is recorded on the same alert (ReasonClearedAfterHand) and re-arms
+// the rule, so the next episode raises a new alert; a worse condition than the one resolved
+// raises a new alert at once. A resolved alert cannot be resolved again (409), an unknown
+// one is 404, and the resolution carries its actor and comment.
+func TestResolveByHand(t *testing.T) {
+	r := newRig(t, t.TempDir(), rigOptions{})
+	const c = domain.CustomerID("HAND")
+	r.tick(d("2024-01-02"))
+	r.register(c, "sme", 30, 10_000_00, d("2024-01-01"))
+	inv := r.invoice(c, 8_500_00, d("2024-01-02"))
+	open := r.ev.Alerts(Filter{Status: StatusOpen, CustomerID: c, Rule: signals.RuleCreditLimit})
+	require.Len(t, open, 1)
+	id := open[0].AlertID
+
+	var got Alert
+	require.Equal(t, http.StatusOK, r.do("POST", "/v1/alerts/"+id+"/resolve", map[string]string{"comment": "limit raise approved orally"}, &got))
+	assert.Equal(t, StatusResolved, got.Status)
+	assert.Equal(t, ReasonResolvedByHand, got.ResolvedReason)
+	assert.Equal(t, "limit raise approved orally", got.ResolvedComment)
+	assert.Equal(t, "manager@test", got.ResolvedBy)
+	var body errorBody
+	assert.Equal(t, http.StatusConflict, r.do("POST", "/v1/alerts/"+id+"/resolve", map[string]string{}, &body))
+	assert.Equal(t, "alert_resolved", body.Error.Code)
+	assert.Equal(t, http.StatusNotFound, r.do("POST", "/v1/alerts/nope/resolve", map[string]string{}, &body))
+
+	r.tick(d("2024-01-03")) // still 85 %: a tick evaluates everything and raises nothing
+	r.invoice(c, 10_00, d("2024-01-03"))
+	assert.Empty(t, r.ev.Alerts(Filter{Status: StatusOpen, CustomerID: c, Rule: signals.RuleCreditLimit}),
+		"the condition resolved by hand still holds at the same severity: silent")
+
+	r.tick(d("2024-01-04"))
+	r.setLimit(c, 20_000_00, d("2024-01-04")) // 43 %: cleared
+	a, _ := r.ev.Alert(id)
+	assert.Equal(t, StatusResolved, a.Status)
+	assert.Equal(t, ReasonResolvedByHand, a.ResolvedReason, "the hand's reason stays")
+	assert.Equal(t, d("2024-01-04"), a.ClearedOn)
+
+	r.setLimit(c, 10_000_00, d("2024-01-05")) // 86 %: a new episode
+	open = r.ev.Alerts(Filter{Status: StatusOpen, CustomerID: c, Rule: signals.RuleCreditLimit})
+	require.Len(t, open, 1)
+	assert.Equal(t, "HAND:credit_limit:HAND:2", open[0].AlertID)
+	id2 := open[0].AlertID
+
+	require.Equal(t, http.StatusOK, r.do("POST", "/v1/alerts/"+id2+"/resolve", map[string]string{}, &got))
+	r.invoice(c, 2_000_00, d("2024-01-05")) // 106 %: worse than the warning resolved by hand
+	open = r.ev.Alerts(Filter{Status: StatusOpen, CustomerID: c, Rule: signals.RuleCreditLimit})
+	require.Len(t, open, 1)
+	assert.Equal(t, "HAND:credit_limit:HAND:3", open[0].AlertID)
+	assert.Equal(t, "critical", open[0].Severity)
+	r.pay(c, d("2024-01-06"), inv, 1_00) // keeps the rig's invoice in use
+}
+
+// TestPlanAfterResolveByHand checks Plan on a book directly: a key resolved by hand stays
+// silent at the same or a lower severity, raises a new id when worse, and records the
+// condition clearing once, in scope only.
+func TestPlanAfterResolveByHand(t *testing.T) {
+	b := NewBook()
+	pos := uint64(0)
+	apply := func(typ string, v domain.Event) {
+		pos++
+		data, err := domain.EncodeEvent(v)
+		require.NoError(t, err)
+		require.NoError(t, b.Apply(domain.Envelope{Position: pos, Stream: alertStream("A"), StreamVersion: pos,
+			Type: typ, SchemaVersion: 1, Data: data, Actor: "manager"}))
+	}
+	apply(domain.TypeAlertRaised, domain.AlertRaised{AlertID: "A:credit_limit:A:1", CustomerID: "A", Rule: signals.RuleCreditLimit, Subject: "A", Severity: "warning"})
+	apply(domain.TypeAlertResolved, domain.AlertResolved{AlertID: "A:credit_limit:A:1", Reason: ReasonResolvedByHand})
+	sig := signals.Signal{CustomerID: "A", Rule: signals.RuleCreditLimit, Subject: "A", Severity: signals.SeverityWarning}
+	scopeA := signals.Scope{Customers: []domain.CustomerID{"A"}}
+
+	changes, err := Plan(b, []signals.Signal{sig}, scopeA, d("2024-05-01"))
+	require.NoError(t, err)
+	assert.Empty(t, changes, "same severity: silent")
+
+	changes, err = Plan(b, nil, signals.Scope{Customers: []domain.CustomerID{"B"}}, d("2024-05-01"))
+	require.NoError(t, err)
+	assert.Empty(t, changes, "out of scope: nothing recorded")
+
+	changes, err = Plan(b, nil, scopeA, d("2024-05-02"))
+	require.NoError(t, err)
+	require.Len(t, changes, 1)
+	assert.Equal(t, domain.AlertResolved{AlertID: "A:credit_limit:A:1", Reason: ReasonClearedAfterHand, ResolvedOn: d("2024-05-02")}, changes[0].Event)
+	apply(domain.TypeAlertResolved, changes[0].Event)
+	changes, err = Plan(b, nil, scopeA, d("2024-05-03"))
+	require.NoError(t, err)
+	assert.Empty(t, changes, "the clearing is recorded once")
+
+	changes, err = Plan(b, []signals.Signal{sig}, scopeA, d("2024-05-04"))
+	require.NoError(t, err)
+	require.Len(t, changes, 1, "re-armed: a new episode raises")
+	assert.Equal(t, "A:credit_limit:A:2", changes[0].Event.(domain.AlertRaised).AlertID)
+
+	apply(domain.TypeAlertRaised, changes[0].Event)
+	apply(domain.TypeAlertResolved, domain.AlertResolved{AlertID: "A:credit_limit:A:2", Reason: ReasonResolvedByHand})
+	sig.Severity = signals.SeverityCritical
+	changes, err = Plan(b, []signals.Signal{sig}, scopeA, d("2024-05-05"))
+	require.NoError(t, err)
+	require.Len(t, changes, 1, "worse than resolved by hand: raised")
+	assert.Equal(t, "A:credit_limit:A:3", changes[0].Event.(domain.AlertRaised).AlertID)
+}

@@ -11,8 +11,17 @@ import (
 	"github.com/encours/encours/projections/signals"
 )
 
-// ReasonConditionCleared is the reason of an automatic resolution.
-const ReasonConditionCleared = "condition cleared"
+// Reasons of AlertResolved.
+const (
+	// ReasonConditionCleared: the evaluator resolved the alert, its signal no longer holds.
+	ReasonConditionCleared = "condition cleared"
+	// ReasonResolvedByHand: a credit manager resolved the alert (POST /v1/alerts/{id}/resolve)
+	// while its condition may still hold.
+	ReasonResolvedByHand = "resolved by hand"
+	// ReasonClearedAfterHand: the condition of an alert resolved by hand no longer holds; the
+	// rule may raise a new alert on the same key again.
+	ReasonClearedAfterHand = "condition cleared after a resolution by hand"
+)
 
 // Change is one alert event to append to Stream.
 type Change struct {
@@ -81,6 +90,8 @@ func Plan(book *Book, sigs []signals.Signal, scope signals.Scope, asOf domain.Da
 		switch {
 		case s.Hold:
 			continue // keeps an open alert open; never raises nor escalates
+		case !isOpen && book.dismissed[k] != "" && !worse(s.Severity, book.alerts[book.dismissed[k]]):
+			continue // resolved by hand, and no worse since
 		case isOpen:
 			cur, err := signals.ParseSeverity(book.alerts[id].Severity)
 			if err == nil && s.Severity <= cur {
@@ -103,13 +114,37 @@ func Plan(book *Book, sigs []signals.Signal, scope signals.Scope, asOf domain.Da
 			open = append(open, k)
 		}
 	}
-	slices.SortFunc(open, func(a, b signals.Key) int {
-		return cmp.Or(strings.Compare(string(a.CustomerID), string(b.CustomerID)), strings.Compare(a.Rule, b.Rule), strings.Compare(a.Subject, b.Subject))
-	})
+	slices.SortFunc(open, compareKeys)
 	for _, k := range open {
 		out = append(out, Change{Stream: alertStream(k.CustomerID),
 			Event: domain.AlertResolved{AlertID: book.open[k], Reason: ReasonConditionCleared, ResolvedOn: asOf}})
 	}
+	cleared := make([]signals.Key, 0, len(book.dismissed))
+	for k := range book.dismissed {
+		if inScope(k) && !desired[k] {
+			cleared = append(cleared, k)
+		}
+	}
+	slices.SortFunc(cleared, compareKeys)
+	for _, k := range cleared {
+		out = append(out, Change{Stream: alertStream(k.CustomerID),
+			Event: domain.AlertResolved{AlertID: book.dismissed[k], Reason: ReasonClearedAfterHand, ResolvedOn: asOf}})
+	}
 	slices.SortStableFunc(out, func(a, b Change) int { return strings.Compare(a.Stream, b.Stream) })
 	return out, nil
+}
+
+// worse reports whether severity s is above the severity of alert a (a nil or unreadable
+// alert: true, so that a condition is never silenced by accident).
+func worse(s signals.Severity, a *Alert) bool {
+	if a == nil {
+		return true
+	}
+	cur, err := signals.ParseSeverity(a.Severity)
+	return err != nil || s > cur
+}
+
+// compareKeys orders keys by customer, rule, subject.
+func compareKeys(a, b signals.Key) int {
+	return cmp.Or(strings.Compare(string(a.CustomerID), string(b.CustomerID)), strings.Compare(a.Rule, b.Rule), strings.Compare(a.Subject, b.Subject))
 }

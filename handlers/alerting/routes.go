@@ -1,6 +1,7 @@
 package alerting
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -45,6 +46,7 @@ type RoutesOptions struct {
 //	GET    /v1/alerts?status=open|acknowledged|resolved&customer_id=&rule=&min_severity=&limit=
 //	GET    /v1/alerts/{id}
 //	POST   /v1/alerts/{id}/ack                  {comment}
+//	POST   /v1/alerts/{id}/resolve              {comment}: resolved by hand
 //	GET    /v1/alerts/stream                    server-sent events, Last-Event-ID to resume
 //	GET    /v1/customers/{id}/signals?as_of=    drift charts, risk score and factors, signals
 //	GET    /v1/dunning?as_of=                   the dunning worklist
@@ -69,6 +71,7 @@ func Routes(ev *Evaluator, dl *Delivery, opts RoutesOptions) []Route {
 		{http.MethodGet, "/v1/alerts/stream", RoleReader, dl.ServeSSE},
 		{http.MethodGet, "/v1/alerts/{id}", RoleReader, h.getAlert},
 		{http.MethodPost, "/v1/alerts/{id}/ack", RoleCreditManager, h.ackAlert},
+		{http.MethodPost, "/v1/alerts/{id}/resolve", RoleCreditManager, h.resolveAlert},
 		{http.MethodGet, "/v1/customers/{id}/signals", RoleReader, h.customerSignals},
 		{http.MethodGet, "/v1/dunning", RoleReader, h.dunning},
 		{http.MethodPost, "/v1/subscriptions", RoleCreditManager, h.createSubscription},
@@ -135,6 +138,15 @@ type ackRequest struct {
 }
 
 func (h *handlers) ackAlert(w http.ResponseWriter, r *http.Request) {
+	h.onAlert(w, r, h.ev.Acknowledge)
+}
+
+func (h *handlers) resolveAlert(w http.ResponseWriter, r *http.Request) {
+	h.onAlert(w, r, h.ev.Resolve)
+}
+
+// onAlert serves a POST on an alert with an optional {comment}: acknowledge, resolve.
+func (h *handlers) onAlert(w http.ResponseWriter, r *http.Request, do func(ctx context.Context, id, actor, comment string) (Alert, error)) {
 	var req ackRequest
 	if !readJSON(w, r, &req, true) {
 		return
@@ -143,7 +155,7 @@ func (h *handlers) ackAlert(w http.ResponseWriter, r *http.Request) {
 		writeError(w, domain.FieldErrorf(domain.KindInvalid, domain.CodeInvalidField, "comment", "comment of %d bytes, at most %d", len(req.Comment), ackCommentBytesMax))
 		return
 	}
-	a, err := h.ev.Acknowledge(r.Context(), r.PathValue("id"), h.actor(r), req.Comment)
+	a, err := do(r.Context(), r.PathValue("id"), h.actor(r), req.Comment)
 	if err != nil {
 		writeError(w, err)
 		return

@@ -65,6 +65,11 @@ type Alert struct {
 	Acks            []Ack             `json:"acknowledgements"`
 	ResolvedOn      domain.Date       `json:"resolved_on,omitempty"`
 	ResolvedReason  string            `json:"resolved_reason,omitempty"`
+	ResolvedComment string            `json:"resolved_comment,omitempty"`
+	// ResolvedBy is the actor of the resolution ("alerting" when the condition cleared).
+	ResolvedBy string `json:"resolved_by,omitempty"`
+	// ClearedOn is when the condition of an alert resolved by hand cleared.
+	ClearedOn domain.Date `json:"cleared_on,omitempty"`
 }
 
 // Escalation is a re-raise of an open alert with a higher severity.
@@ -90,11 +95,16 @@ type Book struct {
 	open     map[signals.Key]string
 	raised   map[signals.Key]int
 	versions map[string]uint64
+	// dismissed holds, per key, the alert a credit manager resolved by hand while its
+	// condition still held: Plan raises nothing on the key while the signal holds at that
+	// alert's severity or lower, and records the condition clearing (ReasonClearedAfterHand).
+	dismissed map[signals.Key]string
 }
 
 // NewBook returns an empty book.
 func NewBook() *Book {
-	return &Book{alerts: map[string]*Alert{}, open: map[signals.Key]string{}, raised: map[signals.Key]int{}, versions: map[string]uint64{}}
+	return &Book{alerts: map[string]*Alert{}, open: map[signals.Key]string{}, raised: map[signals.Key]int{}, versions: map[string]uint64{},
+		dismissed: map[signals.Key]string{}}
 }
 
 // Position returns the position of the last envelope applied.
@@ -126,11 +136,22 @@ func (b *Book) Apply(e domain.Envelope) error {
 	case domain.AlertRaised:
 		b.raise(v, e)
 	case domain.AlertResolved:
-		if a := b.alerts[v.AlertID]; a != nil && a.Status != StatusResolved {
-			a.Status, a.ResolvedOn, a.ResolvedReason, a.LastPosition = StatusResolved, v.ResolvedOn, v.Reason, e.Position
+		a := b.alerts[v.AlertID]
+		switch {
+		case a == nil:
+		case a.Status != StatusResolved:
+			a.Status, a.ResolvedOn, a.ResolvedReason, a.ResolvedComment, a.LastPosition = StatusResolved, v.ResolvedOn, v.Reason, v.Comment, e.Position
+			a.ResolvedBy = e.Actor
 			if b.open[a.key()] == a.AlertID {
 				delete(b.open, a.key())
 			}
+			if v.Reason == ReasonResolvedByHand {
+				b.dismissed[a.key()] = a.AlertID
+			}
+		case b.dismissed[a.key()] == a.AlertID:
+			// The condition of an alert resolved by hand has cleared: the key is armed again.
+			delete(b.dismissed, a.key())
+			a.ClearedOn, a.LastPosition = v.ResolvedOn, e.Position
 		}
 	case domain.AlertAcknowledged:
 		if a := b.alerts[v.AlertID]; a != nil && a.Status != StatusResolved {
@@ -164,6 +185,7 @@ func (b *Book) raise(v domain.AlertRaised, e domain.Envelope) {
 	k := a.key()
 	b.raised[k]++
 	b.open[k] = a.AlertID
+	delete(b.dismissed, k) // a worse condition than the one resolved by hand
 }
 
 // Alert returns a copy of the alert with id.
