@@ -201,6 +201,28 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return 0
 }
 
+// customerAsOf is a customer's position at a past business date from the ledger model at
+// that date, for GET /v1/customers/{id}?as_of=: the figures f computed on the model, and the
+// invoices open at asOf.
+func customerAsOf(m *ledger.Model, id domain.CustomerID, asOf domain.Date, f ledger.Figures) (httpapi.CustomerAsOf, error) {
+	prof, err := ledger.CustomerProfile(m, id)
+	if err != nil {
+		return httpapi.CustomerAsOf{}, err
+	}
+	invs, err := ledger.CustomerInvoices(m, id, asOf, true)
+	if err != nil {
+		return httpapi.CustomerAsOf{}, err
+	}
+	p := httpapi.CustomerAsOf{CreditLimit: f.CreditLimit.Minor, Exposure: f.Exposure.Minor, OpenInvoiceTotal: f.OpenInvoices.Minor,
+		UnallocatedCash: f.UnallocatedCash.Minor, OpenCredit: f.OpenCreditNotes.Minor, InsuredCover: prof.InsuranceCover.Minor,
+		OpenItems: make([]httpapi.OpenItemAsOf, 0, len(invs))}
+	for _, v := range invs {
+		p.OpenItems = append(p.OpenItems, httpapi.OpenItemAsOf{InvoiceID: v.InvoiceID, Number: v.Number, Amount: v.Amount.Minor,
+			OpenAmount: v.Open.Minor, IssueDate: v.IssueDate, DueDate: v.DueDate, Disputed: v.Disputed, PlanID: v.PlanID})
+	}
+	return p, nil
+}
+
 // alertSummaries document the alerting routes in /openapi.json.
 var alertSummaries = map[string]string{
 	"GET /v1/alerts":                       "Alerts, filtered by status, customer, rule and minimum severity",
@@ -383,6 +405,13 @@ func serve(ctx context.Context, logger *slog.Logger, cfg config, stdout io.Write
 				return err
 			}
 			d.Aging, d.DSO, d.Payments, d.Basis = f.Aging, f.DSO, f.Payments, b
+			if asOf.Before(today()) {
+				pos, err := customerAsOf(m, id, asOf, f)
+				if err != nil {
+					return err
+				}
+				d.AsOf = &pos
+			}
 			return nil
 		})
 		if err != nil {

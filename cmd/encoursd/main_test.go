@@ -84,6 +84,47 @@ func TestDaemonServesShutsDownAndRestarts(t *testing.T) {
 
 	d = startDaemon(t, bin, data, nil, "--auth", "off")
 	assert.Equal(t, http.StatusOK, do(t, http.MethodGet, d.url+"/v1/customers/ACME", "", ""), "--auth off")
+
+	// As of a past date the customer's position is what was true then (effective_on <= D),
+	// not today's: F1 is paid on 2026-11-15 and the limit raised today.
+	post(t, d.url+"/v1/payments", "", `{"customer_id":"ACME","payment_id":"P1","amount":125000,"currency":"EUR","received_on":"2026-11-15","allocations":[{"invoice_id":"F1","amount":125000}]}`)
+	post(t, d.url+"/v1/customers/ACME/credit-limit", "", `{"amount":6000000,"reason":"growth","approved_by":"cfo"}`)
+	type position struct {
+		AsOf          string `json:"as_of"`
+		CreditLimit   int64  `json:"credit_limit"`
+		Exposure      int64  `json:"exposure"`
+		OverdueTotal  int64  `json:"overdue_total"`
+		DisputedTotal int64  `json:"disputed_total"`
+		UtilisationBP *int64 `json:"utilisation_bp"`
+		OpenItems     []struct {
+			InvoiceID   string `json:"invoice_id"`
+			OpenAmount  int64  `json:"open_amount"`
+			DaysOverdue int    `json:"days_overdue"`
+		} `json:"open_items"`
+	}
+	read := func(query string) position {
+		var p position
+		require.NoError(t, json.Unmarshal([]byte(get(t, d.url+"/v1/customers/ACME"+query, "")), &p))
+		return p
+	}
+	now := read("")
+	assert.Equal(t, int64(6_000_000), now.CreditLimit)
+	assert.Zero(t, now.Exposure)
+	assert.Empty(t, now.OpenItems)
+	var then position
+	require.Eventually(t, func() bool { then = read("?as_of=2026-11-10"); return then.Exposure != 0 }, 15*time.Second, 20*time.Millisecond,
+		"the projection catches up with the payment and answers as of 2026-11-10")
+	assert.Equal(t, "2026-11-10", then.AsOf)
+	assert.Equal(t, int64(5_000_000), then.CreditLimit, "the limit in force on 2026-11-10")
+	assert.Equal(t, int64(125_000), then.Exposure, "F1 unpaid on 2026-11-10")
+	require.NotNil(t, then.UtilisationBP)
+	assert.Equal(t, int64(250), *then.UtilisationBP, "1 250.00 / 50 000.00 = 2.50 %")
+	require.Len(t, then.OpenItems, 1)
+	assert.Equal(t, "F1", then.OpenItems[0].InvoiceID)
+	assert.Equal(t, int64(125_000), then.OpenItems[0].OpenAmount)
+	assert.Zero(t, then.OpenItems[0].DaysOverdue, "due 2026-12-02")
+	assert.Equal(t, int64(125_000), then.DisputedTotal, "disputed on 2026-11-05")
+	assert.Empty(t, read("?as_of=2026-11-04").DisputedTotal, "not yet disputed on 2026-11-04")
 	d.stop(t)
 }
 

@@ -8,8 +8,9 @@ import (
 )
 
 // customerView is the answer of GET /v1/customers/{id}. Amounts are bare integers in minor
-// units of "currency". It is built from the command side's folded state until the
-// projections serve this route with aging, DSO, signals and alerts.
+// units of "currency". Its position (limit, exposure, open items) is the command side's
+// folded state as of today, or the read models' at an earlier as_of date
+// (CustomerDetails.AsOf); the read models add aging, DSO, signals and alerts.
 type customerView struct {
 	ID           domain.CustomerID `json:"id"`
 	Name         string            `json:"name"`
@@ -57,6 +58,34 @@ type CustomerDetails struct {
 	OpenAlerts any `json:"open_alerts,omitempty"`
 	// Basis names the log position the read models were at.
 	Basis any `json:"basis,omitempty"`
+	// AsOf, when set, holds the customer's position at a business date before today, from
+	// the read models: it replaces the command side's current one, which knows only today
+	// (the design's as-of rule: what was true on D, effective_on <= D).
+	AsOf *CustomerAsOf `json:"-"`
+}
+
+// CustomerAsOf is a customer's position at a past business date. Amounts are minor units of
+// the customer's currency; OpenItems are the invoices open at that date.
+type CustomerAsOf struct {
+	CreditLimit      int64
+	Exposure         int64
+	OpenInvoiceTotal int64
+	UnallocatedCash  int64
+	OpenCredit       int64
+	InsuredCover     int64
+	OpenItems        []OpenItemAsOf
+}
+
+// OpenItemAsOf is one invoice open at a past business date.
+type OpenItemAsOf struct {
+	InvoiceID  domain.InvoiceID
+	Number     string
+	Amount     int64
+	OpenAmount int64
+	IssueDate  domain.Date
+	DueDate    domain.Date
+	Disputed   bool
+	PlanID     string
 }
 
 type openItemView struct {
@@ -136,8 +165,50 @@ func (a *api) handleCustomer(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		view.CustomerDetails = d
+		if d != nil && d.AsOf != nil && asOf.Before(a.today()) {
+			view.setAsOf(*d.AsOf)
+		}
 	}
 	writeJSON(w, http.StatusOK, view)
+}
+
+// setAsOf replaces the position (limit, exposure, open items and their totals) with the
+// one at the view's as_of date; the profile fields stay as known now.
+func (v *customerView) setAsOf(p CustomerAsOf) {
+	v.CreditLimit, v.Exposure, v.OpenInvoiceTotal = p.CreditLimit, p.Exposure, p.OpenInvoiceTotal
+	v.UnallocatedCash, v.OpenCredit, v.InsuredCover = p.UnallocatedCash, p.OpenCredit, p.InsuredCover
+	v.UtilisationBP = utilisationBP(v.Exposure, v.CreditLimit)
+	v.OverdueTotal, v.DisputedTotal, v.OpenItems = 0, 0, make([]openItemView, 0, len(p.OpenItems))
+	for _, it := range p.OpenItems {
+		v.addOpenItem(openItemView{InvoiceID: it.InvoiceID, Number: it.Number, Amount: it.Amount, OpenAmount: it.OpenAmount,
+			IssueDate: it.IssueDate, DueDate: it.DueDate, Disputed: it.Disputed, PlanID: it.PlanID})
+	}
+}
+
+// utilisationBP is exposure / credit limit (design §Metrics) in basis points, rounded half
+// up; nil when the limit is not positive.
+func utilisationBP(exposure, limit int64) *int64 {
+	if limit <= 0 {
+		return nil
+	}
+	bp, err := domain.MulDiv(exposure, 10_000, limit, domain.RoundHalfUp)
+	if err != nil {
+		return nil
+	}
+	return &bp
+}
+
+// addOpenItem appends o, counting its days overdue at the view's as_of date and adding it to
+// the overdue and disputed totals.
+func (v *customerView) addOpenItem(o openItemView) {
+	if d := o.DueDate.DaysUntil(v.AsOf); d > 0 {
+		o.DaysOverdue = d
+		v.OverdueTotal += o.OpenAmount // open amounts sum to at most OpenInvoiceTotal: no overflow
+	}
+	if o.Disputed {
+		v.DisputedTotal += o.OpenAmount
+	}
+	v.OpenItems = append(v.OpenItems, o)
 }
 
 func customerViewOf(c *domain.Customer, asOf domain.Date) customerView {
@@ -154,28 +225,15 @@ func customerViewOf(c *domain.Customer, asOf domain.Date) customerView {
 		AsOf: asOf, StreamVersion: c.Version(),
 		OpenItems: []openItemView{},
 	}
-	if p.CreditLimit.IsPositive() {
-		// Utilisation = exposure / credit limit (design §Metrics), in basis points.
-		if bp, err := domain.MulDiv(v.Exposure, 10_000, p.CreditLimit.Minor, domain.RoundHalfUp); err == nil {
-			v.UtilisationBP = &bp
-		}
-	}
+	v.UtilisationBP = utilisationBP(v.Exposure, v.CreditLimit)
 	if p.Rating != nil {
 		v.Rating = &ratingView{Agency: p.Rating.Agency, Score: p.Rating.Score, Grade: p.Rating.Grade, RatedOn: p.Rating.RatedOn}
 	}
 	for _, it := range c.OpenItems() {
-		o := openItemView{
+		v.addOpenItem(openItemView{
 			InvoiceID: it.InvoiceID, Number: it.Number, Amount: it.Amount.Minor, OpenAmount: it.Open.Minor,
 			IssueDate: it.IssueDate, DueDate: it.DueDate, Disputed: it.Disputed, PlanID: it.PlanID,
-		}
-		if d := it.DueDate.DaysUntil(asOf); d > 0 {
-			o.DaysOverdue = d
-			v.OverdueTotal += it.Open.Minor // open amounts sum to at most OpenInvoiceTotal: no overflow
-		}
-		if it.Disputed {
-			v.DisputedTotal += it.Open.Minor
-		}
-		v.OpenItems = append(v.OpenItems, o)
+		})
 	}
 	return v
 }
