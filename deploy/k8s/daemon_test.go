@@ -99,7 +99,15 @@ func daemonFlags(t *testing.T) map[string]bool {
 
 // scaleOutFlags are the flags of the scale-out set-up (design §Scale-out) that a tree
 // before them lacks.
-var scaleOutFlags = map[string]bool{"role": true, "kafka-brokers": true, "kafka-group": true}
+var scaleOutFlags = map[string]bool{"role": true, "relay": true, "kafka-brokers": true, "kafka-group": true,
+	"kafka-partitions": true, "kafka-replication": true, "kafka-topic-prefix": true}
+
+// relays reports whether a command line makes encoursd the relay node: --role api with
+// --relay on (its default), the one process of a deployment that publishes the log to
+// encours.events and runs the alerts.
+func relays(p parsedArgs) bool {
+	return p.values["role"] == "api" && p.values["relay"] != "off"
+}
 
 // parsedArgs is a container's command line as encoursd's flag package reads it.
 type parsedArgs struct {

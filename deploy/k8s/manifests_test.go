@@ -525,7 +525,7 @@ func TestDaemonArgsUseItsFlags(t *testing.T) {
 		return s != nil && slices.ContainsFunc(s.Spec.Ports, func(p corev1.ServicePort) bool { return int(p.Port) == port })
 	}
 	roles := map[string]int{}
-	var pending []string
+	var pending, relayNodes []string
 	ws, cs := daemonContainers(objs)
 	for i, c := range cs {
 		w := ws[i]
@@ -535,8 +535,12 @@ func TestDaemonArgsUseItsFlags(t *testing.T) {
 		}
 		p, pend := checkArgs(t, where, flags, c.Args)
 		pending = append(pending, pend...)
-		if r := p.values["role"]; r != "" || slices.Contains(pend, "role") {
-			roles[r]++
+		roles[p.values["role"]]++
+		if relays(p) {
+			relayNodes = append(relayNodes, where)
+			if replicas := replicasOf(objs, w); w.kind != "StatefulSet" || replicas != 1 {
+				t.Errorf("%s: the relay node (--role api --relay on) must be a StatefulSet of 1 replica, not a %s of %d: two relays send every alert twice", where, w.kind, replicas)
+			}
 		}
 		listen, ok := p.values["listen"]
 		if !ok {
@@ -570,6 +574,30 @@ func TestDaemonArgsUseItsFlags(t *testing.T) {
 			t.Errorf("no encoursd container with --role %s (roles: %v)", r, roles)
 		}
 	}
+	if len(relayNodes) != 1 {
+		t.Errorf("relay nodes (--role api, --relay on or unset): %v, want exactly one", relayNodes)
+	}
+}
+
+// replicasOf returns a workload's replica count (1 when unset).
+func replicasOf(objs []object, w workload) int32 {
+	var r *int32
+	for _, o := range objs {
+		switch v := o.obj.(type) {
+		case *appsv1.Deployment:
+			if w.kind == "Deployment" && v.Name == w.name {
+				r = v.Spec.Replicas
+			}
+		case *appsv1.StatefulSet:
+			if w.kind == "StatefulSet" && v.Name == w.name {
+				r = v.Spec.Replicas
+			}
+		}
+	}
+	if r == nil {
+		return 1
+	}
+	return *r
 }
 
 func dedupe(s []string) []string {
