@@ -26,6 +26,7 @@ run: build
 ## test: everything CI runs.
 test: lint
 	$(GO) test $(TESTFLAGS) $(PKGS)
+	cd deploy/k8s && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 ## lint: formatting, vet, staticcheck, and the dependency direction of the design (domain
 ## imports nothing of ours, ...).
