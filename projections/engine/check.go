@@ -71,11 +71,11 @@ func checkSnapshot(ctx context.Context, path string, src Reader) (SnapshotCheck,
 		return c, nil
 	}
 	h, payload, err := parseSnapshot(b)
+	c.Projection, c.Position = h.name, h.position // as far as the header could be read
 	if err != nil {
 		c.Problem = "damaged: " + err.Error()
 		return c, nil
 	}
-	c.Projection, c.Position = h.name, h.position
 	switch {
 	case h.name != "ledger":
 		c.Skipped = fmt.Sprintf("this build has no replay of projection %q", h.name)
