@@ -50,7 +50,6 @@ func jarray(items jschema) jschema   { return jschema{"type": "array", "items": 
 func jnullable(s jschema) jschema    { return jschema{"oneOf": []any{s, jschema{"type": "null"}}} }
 func jenum(values ...string) jschema { return jschema{"type": "string", "enum": values} }
 func jrange(lo, hi int) jschema      { return jschema{"type": "integer", "minimum": lo, "maximum": hi} }
-func jref(name string) jschema       { return jschema{"$ref": "#/components/schemas/" + name} }
 func jpattern(p, d string) jschema   { return jschema{"type": "string", "pattern": p, "description": d} }
 func jdescribed(d string) jschema    { return jschema{"type": "object", "description": d} }
 func jmoney(d string) jschema {
