@@ -31,6 +31,23 @@ func (t truncated) ReadAll(ctx context.Context, from uint64, limit int) ([]domai
 	return envs, err
 }
 
+// rehashed is a log whose event at one position carries another hash (rewritten).
+type rehashed struct {
+	Reader
+	at uint64
+}
+
+func (r rehashed) ReadAll(ctx context.Context, from uint64, limit int) ([]domain.Envelope, error) {
+	envs, err := r.Reader.ReadAll(ctx, from, limit)
+	out := append([]domain.Envelope(nil), envs...)
+	for i := range out {
+		if out[i].Position == r.at {
+			out[i].Hash[0] ^= 0xff
+		}
+	}
+	return out, err
+}
+
 // writeSnapshot writes a ledger snapshot file of m under name, with a correct digest: what a
 // forger who knows the format would write.
 func writeSnapshot(t *testing.T, dir, name string, version uint32, m *ledger.Model) {
@@ -119,6 +136,15 @@ func TestCheckSnapshots(t *testing.T) {
 		assert.False(t, checks[0].OK())
 		assert.Equal(t, last-3, checks[0].BadPosition)
 		assert.Contains(t, checks[0].Problem, "missing")
+	})
+
+	t.Run("a log whose event at the snapshot's position was replaced", func(t *testing.T) {
+		checks, err := CheckSnapshots(ctx, dir, rehashed{s, last})
+		require.NoError(t, err)
+		require.Len(t, checks, 1)
+		assert.False(t, checks[0].OK())
+		assert.Equal(t, last, checks[0].BadPosition)
+		assert.Contains(t, checks[0].Problem, "the snapshot was built from")
 	})
 
 	t.Run("other projections and versions are named, not compared", func(t *testing.T) {
