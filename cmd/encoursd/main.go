@@ -428,7 +428,9 @@ func serve(ctx context.Context, logger *slog.Logger, cfg config, stdout io.Write
 		opts.Extra = append(opts.Extra, httpapi.Extra{Pattern: r.Pattern, Permission: auth.PermPublic, Handler: r.Handler,
 			Summary: "the dashboard (HTML, CSS, JavaScript)", Tag: "dashboard", PathExamples: map[string]string{"path": "js/app.js"}})
 	}
+	documentExtras(opts.Extra) // apidoc.go
 	handler := httpapi.New(svc, measured, opts)
+	handlerBuilt(handler)
 
 	ln, err := net.Listen("tcp", cfg.listen)
 	if err != nil {

@@ -44,7 +44,7 @@ func (s *Service) PublishRates(ctx context.Context, e domain.ExchangeRatesPublis
 		if err != nil {
 			return Result{}, err
 		}
-		req, err := s.appendRequest(domain.RatesStream, version, []domain.Event{e}, meta)
+		req, err := s.appendRequest(domain.RatesStream, version, []domain.Event{e}, meta, nil)
 		if err != nil {
 			return Result{}, err
 		}

@@ -221,7 +221,11 @@ func (s *Service) decideAppend(ctx context.Context, id domain.CustomerID, cmd do
 			// Nothing to record (the domain found the command already satisfied).
 			return Result{AppendResult: eventstore.AppendResult{Stream: stream, StreamVersion: state.Version(), EventIDs: []string{}}}, nil
 		}
-		req, err := s.appendRequest(stream, state.Version(), events, meta)
+		causes, err := s.causations(ctx, stream, events, meta)
+		if err != nil {
+			return Result{}, err
+		}
+		req, err := s.appendRequest(stream, state.Version(), events, meta, causes)
 		if err != nil {
 			return Result{}, err
 		}
@@ -415,8 +419,9 @@ func (s *Service) claimID(ctx context.Context, cmd domain.Command) (*claim, erro
 	return s.dir.claim(ctx, k, id, cmd.Customer())
 }
 
-// appendRequest builds the envelopes of events decided at version.
-func (s *Service) appendRequest(stream string, version uint64, events []domain.Event, meta Meta) (eventstore.AppendRequest, error) {
+// appendRequest builds the envelopes of events decided at version; causes, when not nil,
+// gives each event's causation_id (causations), otherwise meta's applies to all.
+func (s *Service) appendRequest(stream string, version uint64, events []domain.Event, meta Meta, causes []string) (eventstore.AppendRequest, error) {
 	req := eventstore.AppendRequest{
 		Stream:          stream,
 		ExpectedVersion: int64(version), //nolint:gosec // a stream version never nears 2^63
@@ -437,11 +442,18 @@ func (s *Service) appendRequest(stream string, version uint64, events []domain.E
 			EffectiveOn:   e.Effective(),
 			Actor:         meta.Actor,
 			CorrelationID: meta.CorrelationID,
-			CausationID:   meta.CausationID,
+			CausationID:   causation(causes, i, meta),
 			Data:          data,
 		}
 	}
 	return req, nil
+}
+
+func causation(causes []string, i int, meta Meta) string {
+	if causes == nil {
+		return meta.CausationID
+	}
+	return causes[i]
 }
 
 // warningsFor lists what an accepted command's events deserve attention for, from the state

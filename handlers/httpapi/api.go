@@ -74,6 +74,15 @@ type Extra struct {
 	Example string
 	// Success is the success status (default 200).
 	Success int
+	// Response is the JSON Schema of the success body (nil: an object, undocumented), of
+	// media type ResponseType (default application/json).
+	Response     map[string]any
+	ResponseType string
+	// Errors are the error statuses it answers besides 401, 403, 429 and 500 (nil: 400 and
+	// 404, and 409, 413, 415 with a body).
+	Errors []int
+	// Params gives the JSON Schema of query parameters named in Query (default: a string).
+	Params map[string]map[string]any
 }
 
 // readiness is what /readyz asks of the store beyond Head: the embedded store reports a
@@ -98,6 +107,7 @@ type api struct {
 	openAPI         []byte // GET /openapi.json, built once
 	customerDetails func(r *http.Request, id domain.CustomerID, asOf domain.Date, knownAt *time.Time) (*CustomerDetails, error)
 	mux             *http.ServeMux
+	served          []route // every route registered, Extra included
 }
 
 // New returns the HTTP handler of API v1 over the command service and the store (read side
@@ -157,6 +167,7 @@ func New(svc *command.Service, store eventstore.Store, opts Options) http.Handle
 	for _, rt := range routes {
 		a.mux.Handle(rt.pattern, a.guard(rt))
 	}
+	a.served = routes
 	a.openAPI = openAPI(routes, ops)
 	return a
 }

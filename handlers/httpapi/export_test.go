@@ -2,7 +2,7 @@ package httpapi
 
 import "net/http"
 
-// Patterns returns the route patterns h registered, in table order (h is what New returns).
+// Patterns returns the API's own route patterns, in table order (h is what New returns).
 func Patterns(h http.Handler) []string {
 	a := h.(*api)
 	var out []string

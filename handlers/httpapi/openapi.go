@@ -419,14 +419,26 @@ func (a *api) handleOpenAPI(w http.ResponseWriter, _ *http.Request) {
 // operation documents an Extra route.
 func (x Extra) operation() operation {
 	op := operation{summary: x.Summary, tag: cmp.Or(x.Tag, "reads"), pathExamples: x.PathExamples,
-		success: cmp.Or(x.Success, http.StatusOK), response: schema{"type": "object"}, errors: []int{400, 404}}
+		success: cmp.Or(x.Success, http.StatusOK), response: schema{"type": "object"}, errors: []int{400, 404},
+		responseType: x.ResponseType}
+	if x.Response != nil || op.success == http.StatusNoContent {
+		op.response = x.Response
+	}
 	for _, q := range x.Query {
 		name, desc, _ := strings.Cut(q, ":")
-		op.query = append(op.query, param{strings.TrimSpace(name), strings.TrimSpace(desc), schema{"type": "string"}})
+		name = strings.TrimSpace(name)
+		ps := schema{"type": "string"}
+		if s, ok := x.Params[name]; ok {
+			ps = s
+		}
+		op.query = append(op.query, param{name, strings.TrimSpace(desc), ps})
 	}
 	if x.Body != nil {
 		op.body, op.example = x.Body, x.Example
 		op.errors = append(op.errors, 409, 413, 415)
+	}
+	if x.Errors != nil {
+		op.errors = x.Errors
 	}
 	return op
 }

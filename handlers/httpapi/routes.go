@@ -67,3 +67,18 @@ func (a *api) routes() []route {
 		fn("POST /v1/clock", admin, a.handleSetClock), // 404 unless the clock is manual
 	}
 }
+
+// Served returns every route h serves, Extra included, with the permission each needs, in
+// registration order (h is what New returns): what access and API-description tests of a
+// whole daemon check against.
+func Served(h http.Handler) map[string]auth.Permission {
+	a, ok := h.(*api)
+	if !ok {
+		panic("httpapi.Served: not a handler made by New")
+	}
+	out := make(map[string]auth.Permission, len(a.served))
+	for _, rt := range a.served {
+		out[rt.pattern] = rt.perm
+	}
+	return out
+}

@@ -25,6 +25,8 @@ const (
 	ReportAging   Report = "aging"   // aged balance per customer
 	ReportLedger  Report = "ledger"  // per-customer figures: exposure, limit, overdue, DSO, DBT
 	ReportJournal Report = "journal" // the events behind the figures, in log order
+	// ReportStatement is one customer's statement of account (Request.CustomerID).
+	ReportStatement Report = "statement"
 )
 
 // Format is csv or json.
@@ -42,15 +44,18 @@ var Version = "dev"
 // Manifest travels with an export: what it was computed from and how, and the SHA-256 of its
 // bytes, so that an auditor can re-run the same parameters later and compare (Audit issue).
 type Manifest struct {
-	Report    Report      `json:"report"`
-	Format    Format      `json:"format"`
-	AsOf      domain.Date `json:"as_of"`
-	KnownAt   *time.Time  `json:"known_at,omitempty"`
-	Position  uint64      `json:"position"`
-	ChainHash domain.Hash `json:"chain_hash"`
-	Software  string      `json:"software"`
-	SHA256    string      `json:"sha256"`
-	Bytes     int         `json:"bytes"`
+	Report  Report      `json:"report"`
+	Format  Format      `json:"format"`
+	AsOf    domain.Date `json:"as_of"`
+	KnownAt *time.Time  `json:"known_at,omitempty"`
+	// CustomerID and From are the statement's parameters.
+	CustomerID domain.CustomerID `json:"customer_id,omitempty"`
+	From       *domain.Date      `json:"from,omitempty"`
+	Position   uint64            `json:"position"`
+	ChainHash  domain.Hash       `json:"chain_hash"`
+	Software   string            `json:"software"`
+	SHA256     string            `json:"sha256"`
+	Bytes      int               `json:"bytes"`
 }
 
 // Export renders report as of asOf, known at knownAt (nil: everything recorded), from a
@@ -58,9 +63,46 @@ type Manifest struct {
 // software give the same bytes: rows are sorted, numbers are integers, nothing depends on
 // the clock.
 func Export(ctx context.Context, store engine.Reader, report Report, format Format, asOf domain.Date, knownAt *time.Time) ([]byte, Manifest, error) {
-	l := NewLedger(nil, store)
+	return ExportRequest(ctx, store, Request{Report: report, Format: format, AsOf: asOf, KnownAt: knownAt})
+}
+
+// Request is what an export is asked for: the report, its format, the business date, the
+// knowledge time (nil: everything recorded) and, for a statement, the customer and the
+// period start (zero: since the first movement).
+type Request struct {
+	Report     Report
+	Format     Format
+	AsOf       domain.Date
+	KnownAt    *time.Time
+	CustomerID domain.CustomerID
+	From       domain.Date
+}
+
+// ExportRequest is Export with every parameter, the statement's included; the manifest
+// records them all.
+func ExportRequest(ctx context.Context, store engine.Reader, req Request) ([]byte, Manifest, error) {
+	report, format, asOf, knownAt := req.Report, req.Format, req.AsOf, req.KnownAt
+	if format != FormatCSV && format != FormatJSON {
+		return nil, Manifest{}, domain.FieldErrorf(domain.KindInvalid, "invalid_query", "format", "format %q: want csv or json", format)
+	}
 	var out []byte
 	var basis Basis
+	man := Manifest{Report: report, Format: format, AsOf: asOf, KnownAt: knownAt}
+	if report == ReportStatement {
+		if req.CustomerID == "" {
+			return nil, Manifest{}, domain.FieldErrorf(domain.KindInvalid, domain.CodeMissingField, "customer_id", "a statement needs customer_id")
+		}
+		doc, b, err := statement(ctx, store, req.CustomerID, req.From, asOf, knownAt)
+		if err == nil {
+			out, err = renderStatement(doc, format)
+		}
+		if err != nil {
+			return nil, Manifest{}, err
+		}
+		man.CustomerID, man.From = req.CustomerID, doc.From
+		return out, sealManifest(man, b, out), nil
+	}
+	l := NewLedger(nil, store)
 	err := l.With(ctx, asOf, domain.Date{}, knownAt, func(m *ledger.Model, b Basis) error {
 		basis = b
 		var err error
@@ -72,16 +114,23 @@ func Export(ctx context.Context, store engine.Reader, report Report, format Form
 		case ReportJournal:
 			out, err = renderJournal(ctx, store, asOf, knownAt, b.Position, format)
 		default:
-			err = domain.FieldErrorf(domain.KindInvalid, "unknown_report", "report", "unknown report %q (want aging, ledger or journal)", report)
+			err = domain.FieldErrorf(domain.KindInvalid, "unknown_report", "report", "unknown report %q (want aging, ledger, journal or statement)", report)
 		}
 		return err
 	})
 	if err != nil {
 		return nil, Manifest{}, err
 	}
+	return out, sealManifest(man, basis, out), nil
+}
+
+// sealManifest completes m with the log it was computed from, the software and the file's
+// SHA-256 and length.
+func sealManifest(m Manifest, b Basis, out []byte) Manifest {
 	sum := sha256.Sum256(out)
-	return out, Manifest{Report: report, Format: format, AsOf: asOf, KnownAt: knownAt, Position: basis.Position,
-		ChainHash: basis.ChainHash, Software: "encours " + Version, SHA256: hex.EncodeToString(sum[:]), Bytes: len(out)}, nil
+	m.Position, m.ChainHash = b.Position, b.ChainHash
+	m.Software, m.SHA256, m.Bytes = "encours "+Version, hex.EncodeToString(sum[:]), len(out)
+	return m
 }
 
 // AgingRow is one customer's aged balance.

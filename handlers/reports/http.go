@@ -73,7 +73,8 @@ func (h *HTTP) Routes() []Route {
 		{"GET /v1/penalties", auth.PermRead, h.penalties,
 			"Late-payment penalties (Code de commerce L441-10) per late invoice", []string{"customer_id: one customer (default all)", asOf, knownAt}, nil},
 		{"GET /v1/exports/{report}", auth.PermAudit, h.export,
-			"Deterministic export (aging, ledger, journal) with its manifest in X-Encours-Manifest", []string{asOf, knownAt, "format: csv or json"},
+			"Deterministic export (aging, ledger, journal, statement) with its manifest in X-Encours-Manifest", []string{asOf, knownAt, "format: csv or json",
+				"customer_id: the customer (statement only, required)", "from: first business date of the statement's period, YYYY-MM-DD (statement only; default: since the first movement)"},
 			map[string]string{"report": "aging"}},
 	}
 }
@@ -255,8 +256,9 @@ func (h *HTTP) penalties(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// export: GET /v1/exports/{report}?as_of=&known_at=&format= — the same bytes as `encours
-// replay`, with the manifest in headers (X-Encours-Manifest carries it whole, as JSON).
+// export: GET /v1/exports/{report}?as_of=&known_at=&format=[&customer_id=&from=] — the same
+// bytes as `encours export`, with the manifest in headers (X-Encours-Manifest carries it
+// whole, as JSON).
 func (h *HTTP) export(w http.ResponseWriter, r *http.Request) {
 	p, err := h.params(r)
 	if err != nil {
@@ -271,7 +273,17 @@ func (h *HTTP) export(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, &domain.Error{Kind: domain.KindInvalid, Code: "invalid_query", Field: "format", Message: "format must be csv or json"})
 		return
 	}
-	out, man, err := Export(r.Context(), h.store, Report(r.PathValue("report")), format, p.asOf, p.knownAt)
+	req := Request{Report: Report(r.PathValue("report")), Format: format, AsOf: p.asOf, KnownAt: p.knownAt,
+		CustomerID: domain.CustomerID(r.URL.Query().Get("customer_id"))}
+	if s := r.URL.Query().Get("from"); s != "" {
+		d, err := domain.ParseDate(s)
+		if err != nil {
+			h.writeError(w, r, &domain.Error{Kind: domain.KindInvalid, Code: "invalid_query", Field: "from", Message: "from must be YYYY-MM-DD"})
+			return
+		}
+		req.From = d
+	}
+	out, man, err := ExportRequest(r.Context(), h.store, req)
 	if err != nil {
 		h.writeError(w, r, err)
 		return

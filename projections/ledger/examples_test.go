@@ -40,7 +40,7 @@ import (
 //	limit CUST A on=D
 //	cover CUST INSURER A days=N on=D
 //	rates REPORTING on=D CCY=R ...                  R with up to 9 decimals
-//	config [aging=0,30,...] [provision=bp,...] [period=D..D] [forecast_weeks=N] [warn_days=N] [contract_rate_bp=N]
+//	config [aging=0,30,...] [provision=bp,...] [period=D..D] [forecast_weeks=N] [warn_days=N] [contract_rate_bp=N] [statement_from=D]
 //	at D
 //	expect PATH VALUE                               PATH: dotted JSON path, array indexes numeric
 func TestWorkedExamples(t *testing.T) {
@@ -57,6 +57,7 @@ type exampleConfig struct {
 	forecastWeeks int
 	warnDays      int
 	policy        PenaltyPolicy
+	statementFrom domain.Date // the statements' period start (zero: since the first movement)
 }
 
 func runExample(t *testing.T, path string) {
@@ -157,6 +158,7 @@ func buildDoc(t *testing.T, where string, m *Model, at domain.Date, ec exampleCo
 	invoices := map[string]map[string]InvoiceView{}
 	profiles := map[string]Profile{}
 	sims := map[string]DefaultSimulation{}
+	statements := map[string]Statement{}
 	for _, id := range CustomerIDs(m, Portfolio()) {
 		ivs, err := CustomerInvoices(m, id, at, false)
 		require.NoError(t, err, where)
@@ -168,8 +170,10 @@ func buildDoc(t *testing.T, where string, m *Model, at domain.Date, ec exampleCo
 		require.NoError(t, err, where)
 		sims[string(id)], err = SimulateDefault(m, id, at, ec.cfg)
 		require.NoError(t, err, where)
+		statements[string(id)], err = CustomerStatement(m, id, ec.statementFrom, at)
+		require.NoError(t, err, where)
 	}
-	out["invoices"], out["profiles"], out["default"] = invoices, profiles, sims
+	out["invoices"], out["profiles"], out["default"], out["statements"] = invoices, profiles, sims, statements
 	out["concentration"], err = Concentration(m, Portfolio(), at)
 	require.NoError(t, err, where)
 	out["penalties"], err = Penalties(m, Portfolio(), at, ec.policy)
@@ -241,6 +245,8 @@ func parseConfig(t *testing.T, where string, args []string, ec *exampleConfig) {
 			n, err := strconv.Atoi(v)
 			require.NoError(t, err, where)
 			ec.warnDays = n
+		case "statement_from":
+			ec.statementFrom = d(v)
 		case "contract_rate_bp":
 			n, err := strconv.ParseInt(v, 10, 64)
 			require.NoError(t, err, where)
