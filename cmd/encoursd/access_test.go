@@ -253,6 +253,7 @@ func TestDaemonRoleMatrix(t *testing.T) {
 		{"GET /v1/alerts/stream", readers, 200, func() call { return call{"/v1/alerts/stream", ""} }},
 		{"GET /v1/alerts/{id}", readers, 404, func() call { return call{"/v1/alerts/no-such-alert", ""} }},
 		{"POST /v1/alerts/{id}/ack", creditors, 404, func() call { return call{"/v1/alerts/no-such-alert/ack", `{"comment":"seen"}`} }},
+		{"POST /v1/alerts/{id}/resolve", creditors, 404, func() call { return call{"/v1/alerts/no-such-alert/resolve", `{"comment":"paid"}`} }},
 		{"GET /v1/customers/{id}/signals", readers, 200, func() call { return call{"/v1/customers/ACME/signals", ""} }},
 		{"GET /v1/dunning", readers, 200, func() call { return call{"/v1/dunning", ""} }},
 		{"POST /v1/subscriptions", creditors, 201, func() call { return call{"/v1/subscriptions", `{"channel":"sse"}`} }},

@@ -104,6 +104,7 @@ var extraDocs = map[string]extraDoc{
 	"GET /v1/alerts/stream":          {response: jstr("server-sent events, one alert event each"), responseType: "text/event-stream", errors: []int{}},
 	"GET /v1/alerts/{id}":            {response: alertSchema, errors: []int{404}},
 	"POST /v1/alerts/{id}/ack":       {response: alertSchema, errors: []int{400, 404, 409, 413}, body: jobject("comment", jstr("why, what was done")), example: `{"comment":"called the CFO: payment on Friday"}`},
+	"POST /v1/alerts/{id}/resolve":   {response: alertSchema, errors: []int{400, 404, 409, 413}, body: jobject("comment", jstr("what settled it")), example: `{"comment":"paid by transfer, confirmed by phone"}`},
 	"GET /v1/customers/{id}/signals": {response: jdescribed("the customer's signals, drift charts, risk score and its factors"), errors: []int{400, 404}, params: readParams},
 	"GET /v1/dunning":                {response: jobject("as_of!", jdate(""), "proposals!", jarray(jdescribed("next reminder of an overdue invoice"))), errors: []int{400}, params: readParams},
 	"POST /v1/subscriptions": {response: subscriptionSchema, errors: []int{400, 413},
