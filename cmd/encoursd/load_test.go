@@ -149,16 +149,36 @@ func TestLoad(t *testing.T) {
 	close(stopHeap)
 	<-heapDone
 
-	slices.Sort(latencies)
-	pct := func(q float64) time.Duration { // nearest rank: the smallest sample with q of them at or below it
-		return latencies[int(math.Ceil(q*float64(n)))-1]
+	// Per route first (the request order decides each one's route), then all together.
+	byRoute := map[string][]time.Duration{}
+	var routes []string
+	for i, l := range latencies {
+		method, path, _, _ := request(i)
+		route := method + " " + strings.SplitN(strings.Replace(path, fmt.Sprintf("/L%d", i%loadCustomers), "/{id}", 1), "?", 2)[0]
+		if byRoute[route] == nil {
+			routes = append(routes, route)
+		}
+		byRoute[route] = append(byRoute[route], l)
 	}
+	for _, r := range routes {
+		ls := byRoute[r]
+		slices.Sort(ls)
+		t.Logf("%-26s %6d requests: p50 %s, p99 %s, max %s", r, len(ls), percentile(ls, 0.50), percentile(ls, 0.99), ls[len(ls)-1])
+	}
+	slices.Sort(latencies)
+	pct := func(q float64) time.Duration { return percentile(latencies, q) }
 	t.Logf("%d requests at %d/s over %s (50%% writes of invoices, 20%% payments, 30%% reads): p50 %s, p99 %s, p99.9 %s, max %s; %d failed",
 		n, rate, elapsed.Round(time.Millisecond), pct(0.50), pct(0.99), pct(0.999), latencies[n-1], failures.Load())
 	t.Logf("heap of the process, daemon and clients (HeapAlloc, %d samples every %s): first %.1f MiB, last %.1f MiB, max %.1f MiB, ceiling %d MiB",
 		len(heapSamples), loadHeapEvery, mib(heapSamples[0]), mib(heapSamples[len(heapSamples)-1]), mib(heapMax.Load()), *loadHeapMax)
 	assert.Zero(t, failures.Load(), "failed requests, the first: %v", firstFailures)
 	assert.Less(t, heapMax.Load(), uint64(*loadHeapMax)<<20, "the daemon's heap stays under the ceiling")
+}
+
+// percentile is the nearest-rank percentile of sorted samples: the smallest sample with a
+// share q of all samples at or below it.
+func percentile(sorted []time.Duration, q float64) time.Duration {
+	return sorted[max(int(math.Ceil(q*float64(len(sorted))))-1, 0)]
 }
 
 func mib(b uint64) float64 { return float64(b) / (1 << 20) }
