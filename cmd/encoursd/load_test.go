@@ -20,7 +20,7 @@ import (
 
 // The load test's settings: short in CI; the long run is
 //
-//	go test ./cmd/encoursd -run TestLoad -load.duration 2m -load.rate 200
+//	go test ./cmd/encoursd -run TestLoad -v -load.duration 2m -load.rate 100
 var (
 	loadDuration = flag.Duration("load.duration", 10*time.Second, "how long TestLoad sends requests")
 	loadRate     = flag.Int("load.rate", 50, "requests per second TestLoad sends, at fixed intervals")
