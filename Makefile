@@ -8,7 +8,7 @@ PKGS      := ./...
 # short settings.
 TESTFLAGS ?= -race -count=1 -timeout 20m
 
-.PHONY: all build run test lint bench fmt vet staticcheck deps-check clean
+.PHONY: all build run test lint bench fuzz fmt vet staticcheck deps-check clean
 
 all: build
 
@@ -49,6 +49,24 @@ deps-check:
 ## bench: the benchmarks, each reporting its own figures (see README, "Performance").
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 2s -count 3 ./eventstore/... ./projections/...
+
+## fuzz: every fuzz target of the repository for FUZZTIME each (one `go test -fuzz` per
+## target, as Go requires). New inputs that fail land in the package's testdata/fuzz.
+FUZZTIME ?= 10s
+FUZZ_TARGETS := \
+	./domain:FuzzDecodeEvent \
+	./domain:FuzzDecodeCanonical \
+	./domain:FuzzParseDecimal \
+	./eventstore/embedded:FuzzRecordFraming \
+	./eventstore/embedded:FuzzRecordDecode \
+	./handlers/httpapi:FuzzWriteDecoders \
+	./handlers/ingest:FuzzReader \
+	./projections/ledger:FuzzSnapshot
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "== fuzz $${t#*:} in $${t%%:*} for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) "$${t%%:*}"; \
+	done
 
 clean:
 	rm -rf $(BIN)

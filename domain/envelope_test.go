@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -158,5 +159,26 @@ func TestHashText(t *testing.T) {
 	for _, bad := range []string{"", "00", s[:63] + "g", s + "0"} {
 		_, err := domain.ParseHash(bad)
 		assert.Errorf(t, err, "ParseHash(%q)", bad)
+	}
+}
+
+// A secret in an event's data reads as [redacted]; everything else stays byte for byte.
+func TestRedactSecrets(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{`{"url":"https://x","secret":"s3cr3t-0123456789","created_on":"2026-01-02"}`, `{"url":"https://x","secret":"[redacted]","created_on":"2026-01-02"}`},
+		{`{"secret": "a\"b" ,"n":1}`, `{"secret": "[redacted]" ,"n":1}`},
+		{`{"filter":{"secret":"nested"},"note":"the word \"secret\""}`, `{"filter":{"secret":"nested"},"note":"the word \"secret\""}`},
+		{`{"secret":""}`, `{"secret":""}`},
+		{`{"amount":1}`, `{"amount":1}`},
+		{`not json "secret"`, `not json "secret"`},
+	} {
+		e := domain.Envelope{Data: json.RawMessage(tc.in)}
+		got := domain.RedactSecrets(e)
+		if string(got.Data) != tc.want {
+			t.Errorf("RedactSecrets(%s) = %s, want %s", tc.in, got.Data, tc.want)
+		}
+		if string(e.Data) != tc.in {
+			t.Errorf("RedactSecrets changed its argument: %s", e.Data)
+		}
 	}
 }

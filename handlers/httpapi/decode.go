@@ -8,6 +8,7 @@ import (
 	"math"
 	"mime"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -69,7 +70,90 @@ func decodeStrict(body []byte, v any) error {
 	if _, err := dec.Token(); err != io.EOF {
 		return invalid(codeInvalidJSON, "", "request body: data after the JSON object")
 	}
+	// encoding/json matches field names without regard to case and keeps the last of two
+	// equal keys: {"amount":1000,"Amount":5} would record 5. Field names are exact and once.
+	return checkKeys(json.NewDecoder(bytes.NewReader(body)), reflect.TypeOf(v))
+}
+
+// checkKeys walks one JSON value (already known to decode into t) and refuses an object key
+// that is not exactly one of t's JSON field names, or that appears twice in one object.
+// Values whose type is not a struct, or a slice of them, are skipped.
+func checkKeys(dec *json.Decoder, t reflect.Type) error {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	tok, err := dec.Token()
+	if err != nil {
+		return jsonError(err)
+	}
+	switch tok {
+	case json.Delim('{'):
+		var names map[string]reflect.Type
+		if t != nil && t.Kind() == reflect.Struct {
+			names = jsonFields(t)
+		}
+		seen := map[string]bool{}
+		for dec.More() {
+			kt, err := dec.Token()
+			if err != nil {
+				return jsonError(err)
+			}
+			key, _ := kt.(string)
+			if seen[key] {
+				return invalid(codeInvalidJSON, key, "field %q appears twice", key)
+			}
+			seen[key] = true
+			var ft reflect.Type
+			if names != nil {
+				var known bool
+				if ft, known = names[key]; !known {
+					return invalid(codeUnknownField, key, "unknown field %q (field names are case-sensitive)", key)
+				}
+			}
+			if err := checkKeys(dec, ft); err != nil {
+				return err
+			}
+		}
+		_, err = dec.Token() // '}'
+	case json.Delim('['):
+		var et reflect.Type
+		if t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) && t.Elem().Kind() != reflect.Uint8 {
+			et = t.Elem()
+		}
+		for dec.More() {
+			if err := checkKeys(dec, et); err != nil {
+				return err
+			}
+		}
+		_, err = dec.Token() // ']'
+	}
+	if err != nil {
+		return jsonError(err)
+	}
 	return nil
+}
+
+// jsonFields maps a struct's JSON field names to their types.
+func jsonFields(t reflect.Type) map[string]reflect.Type {
+	out := map[string]reflect.Type{}
+	for f := range t.Fields() {
+		if !f.IsExported() {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "-" {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		ft := f.Type
+		if f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.Uint8 {
+			ft = nil // rawValue and []byte: opaque
+		}
+		out[name] = ft
+	}
+	return out
 }
 
 func jsonError(err error) error {

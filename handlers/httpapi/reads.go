@@ -64,7 +64,7 @@ func (a *api) handleEvents(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	page := eventsPage{Events: events, Next: from, Head: &head.Position}
+	page := eventsPage{Events: redact(events), Next: from, Head: &head.Position}
 	if page.Events == nil {
 		page.Events = []domain.Envelope{}
 	}
@@ -72,6 +72,15 @@ func (a *api) handleEvents(w http.ResponseWriter, r *http.Request) {
 		page.Next = events[n-1].Position + 1
 	}
 	writeJSON(w, http.StatusOK, page)
+}
+
+// redact replaces the secrets in events' data (domain.RedactSecrets): the log holds webhook
+// secrets, no read of it shows them.
+func redact(events []domain.Envelope) []domain.Envelope {
+	for i := range events {
+		events[i] = domain.RedactSecrets(events[i])
+	}
+	return events
 }
 
 // handleCustomerEvents serves GET /v1/customers/{id}/events?from=<version>&limit=.
@@ -96,7 +105,7 @@ func (a *api) handleCustomerEvents(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, domain.FieldErrorf(domain.KindNotFound, domain.CodeUnknownCustomer, "id", "customer %s has no events", id))
 		return
 	}
-	page := eventsPage{Events: events, Next: from}
+	page := eventsPage{Events: redact(events), Next: from}
 	if page.Events == nil {
 		page.Events = []domain.Envelope{}
 	}

@@ -258,6 +258,7 @@ func renderJournal(ctx context.Context, store engine.Reader, asOf domain.Date, k
 		if e.EffectiveOn.After(asOf) || (knownAt != nil && e.RecordedAt.After(*knownAt)) {
 			continue
 		}
+		e = domain.RedactSecrets(e) // webhook secrets stay in the log, out of every export
 		if format == FormatJSON {
 			b, err := json.Marshal(&e)
 			if err != nil {
