@@ -23,6 +23,23 @@ const (
 	LatencyPlot    = "latency.png"
 )
 
+// Replot renders the PNGs again from a results.json (after a change of the plots' layout).
+func Replot(resultsPath string) error {
+	b, err := os.ReadFile(resultsPath)
+	if err != nil {
+		return err
+	}
+	var res Results
+	if err := json.Unmarshal(b, &res); err != nil {
+		return fmt.Errorf("%s: %w", resultsPath, err)
+	}
+	dir := filepath.Dir(resultsPath)
+	if err := plotThroughput(res.Appends, filepath.Join(dir, ThroughputPlot)); err != nil {
+		return err
+	}
+	return plotLatency(res.Appends, filepath.Join(dir, LatencyPlot))
+}
+
 func (r *runner) write(out string) error {
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
@@ -145,6 +162,11 @@ func plotThroughput(cases []AppendCase, path string) error {
 		}
 		lines[k] = append(lines[k], plotter.XY{X: float64(c.Writers), Y: math.Max(c.EventsPS, 1)})
 	}
+	top := 1.0
+	for _, c := range cases {
+		top = math.Max(top, c.EventsPS)
+	}
+	p.Y.Max = top * 60 // room for the legend above the lines
 	for _, k := range order {
 		l, pts, err := plotter.NewLinePoints(lines[k])
 		if err != nil {
@@ -194,6 +216,11 @@ func plotLatency(cases []AppendCase, path string) error {
 		{"p99", func(c AppendCase) float64 { return c.P99ms }, draw.TriangleGlyph{}},
 		{"p99.9", func(c AppendCase) float64 { return c.P999ms }, draw.CrossGlyph{}}}
 	width := 0.8 / float64(max(len(systems), 1))
+	top := 0.001
+	for _, c := range cases {
+		top = math.Max(top, c.P999ms)
+	}
+	p.Y.Max = top * 30 // room for the legend above the points
 	for si, s := range systems {
 		for _, q := range quantiles {
 			var pts plotter.XYs

@@ -42,8 +42,16 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	growTo := fs.Int("grow-to", 0, "cost per event: second log size (default 10000000)")
 	grow100M := fs.Bool("grow-100m", false, "cost per event up to 100M events (about 30 GB of disk)")
 	alertIters := fs.Int("alert-iterations", 0, "append → alert iterations (default 400)")
+	replot := fs.String("replot", "", "only render the plots again from this results.json, beside it")
 	if code, done := parseFlags(fs, args); done {
 		return code
+	}
+	if *replot != "" {
+		if err := bench.Replot(*replot); err != nil {
+			fmt.Fprintf(stderr, "encours bench: %v\n", err)
+			return exitFinding
+		}
+		return exitOK
 	}
 	cfg := bench.Config{PostgresURL: *pgURL, Out: *out, Dir: *dir, Quick: *quick, AppendDuration: *appendDur,
 		HTTPDuration: *httpDur, GrowFrom: *growFrom, GrowTo: *growTo, AlertIters: *alertIters, Log: stderr}
