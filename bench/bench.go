@@ -142,7 +142,7 @@ type Results struct {
 		GrowFrom       int    `json:"grow_from"`
 		GrowTo         int    `json:"grow_to"`
 	} `json:"config"`
-	Rows []Row `json:"rows"`
+	Rows []*Row `json:"rows"`
 	// Appends are the raw append cases, for the plots.
 	Appends []AppendCase `json:"appends"`
 }
@@ -175,8 +175,9 @@ func (r *Results) add(row Row) *Row {
 			row.Ratio = f(*row.Encours / *pg)
 		}
 	}
-	r.Rows = append(r.Rows, row)
-	return &r.Rows[len(r.Rows)-1]
+	p := &row // targets are set on it after add, so Rows holds pointers
+	r.Rows = append(r.Rows, p)
+	return p
 }
 
 // Run runs every workload and returns the results; it writes them under cfg.Out when set.

@@ -30,8 +30,13 @@ func TestQuickEndToEnd(t *testing.T) {
 	require.NoError(t, err)
 
 	groups := map[string]int{}
+	targets := 0
 	for _, row := range res.Rows {
 		groups[row.Group]++
+		if row.Target != "" {
+			targets++
+			assert.True(t, row.Met != nil || row.Note != "", "%s %s: a target neither met, missed nor explained", row.Group, row.Name)
+		}
 		if row.Group == "append → alert delivered" && row.Encours == nil {
 			continue // not run without the Go toolchain; its note says so
 		}
@@ -52,6 +57,7 @@ func TestQuickEndToEnd(t *testing.T) {
 		"append → alert delivered", "memory", "cost per event as the log grows"} {
 		assert.NotZero(t, groups[g], "no rows for %q", g)
 	}
+	assert.Equal(t, 15, targets, "every target of the issue beside its figure")
 	assert.Equal(t, 18, groups["durable appends"], "3 batch sizes × 2 writer counts × (events/s, p50, p99)")
 	wantCases := 6
 	if pg != "" {
