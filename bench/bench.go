@@ -15,7 +15,6 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"runtime"
 	"time"
 )
@@ -237,19 +236,4 @@ type runner struct {
 // tempDir returns a fresh directory under cfg.Dir.
 func (r *runner) tempDir(name string) (string, error) {
 	return os.MkdirTemp(r.cfg.Dir, name+"-")
-}
-
-// dirBytes sums the sizes of the regular files under dir.
-func dirBytes(dir string) (int64, error) {
-	var n int64
-	err := filepath.Walk(dir, func(_ string, info os.FileInfo, err error) error {
-		if err != nil {
-			return err
-		}
-		if info.Mode().IsRegular() {
-			n += info.Size()
-		}
-		return nil
-	})
-	return n, err
 }

@@ -52,13 +52,12 @@ type Store struct {
 	pool  *pgxpool.Pool
 	plain bool
 
-	mu      sync.RWMutex // held for reading by each Append; for writing by Close
-	closed  bool
-	done    chan struct{} // closed by Close: subscriptions end
-	subs    sync.WaitGroup
-	wakeMu  sync.Mutex
-	wake    chan struct{} // closed and replaced after each local commit
-	closeMu sync.Once
+	mu     sync.RWMutex // held for reading by each Append; for writing by Close
+	closed bool
+	done   chan struct{} // closed by Close: subscriptions end
+	subs   sync.WaitGroup
+	wakeMu sync.Mutex
+	wake   chan struct{} // closed and replaced after each local commit
 }
 
 // Open connects to url and creates the schema and tables if missing.
