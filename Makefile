@@ -8,7 +8,7 @@ PKGS      := ./...
 # short settings.
 TESTFLAGS ?= -race -count=1 -timeout 20m
 
-.PHONY: all build run test lint bench fuzz fmt vet staticcheck deps-check clean
+.PHONY: all build run test lint bench bench-micro fuzz fmt vet staticcheck deps-check clean
 
 all: build
 
@@ -46,8 +46,18 @@ vet:
 deps-check:
 	@./scripts/check-deps
 
-## bench: the benchmarks, each reporting its own figures (see README, "Performance").
+## bench: Encours against PostgreSQL in one run (`encours bench`, package bench): starts a
+## throwaway PostgreSQL with scripts/postgres (apt-get installs it if missing), prints the
+## table with each target, writes bench/results.json and its plots, stops PostgreSQL.
+## BENCHFLAGS=-quick for a run under a minute; see `go run ./cmd/encours bench -h`.
+BENCHFLAGS ?=
 bench:
+	@out=$$(./scripts/postgres up) || exit 1; echo "$$out"; eval "$$(echo "$$out" | grep '^export ')"; \
+	$(GO) run ./cmd/encours bench -out bench $(BENCHFLAGS); rc=$$?; \
+	./scripts/postgres down; exit $$rc
+
+## bench-micro: the packages' own Go benchmarks, each reporting its own figures.
+bench-micro:
 	$(GO) test -run '^$$' -bench . -benchtime 2s -count 3 ./eventstore/... ./projections/...
 
 ## fuzz: every fuzz target of the repository for FUZZTIME each (one `go test -fuzz` per

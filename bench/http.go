@@ -1,0 +1,206 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/encours/encours/eventstore"
+	"github.com/encours/encours/eventstore/embedded"
+	"github.com/encours/encours/handlers/auth"
+	"github.com/encours/encours/handlers/command"
+	"github.com/encours/encours/handlers/httpapi"
+)
+
+// httpToken is the bootstrap admin token of the benchmark's server.
+const httpToken = "bench-admin-token-0123456789abcdef-0123456789"
+
+// httpCustomersPerClient: each client posts invoices to its own customers in turn.
+const httpCustomersPerClient = 4
+
+type httpResult struct {
+	perSec, p50, p99 float64
+	requests         int
+}
+
+// serveAPI serves the API over store on a loopback port, wired as the daemon wires it
+// (metrics around the store, tokens, the command service), with no rate limit.
+func serveAPI(ctx context.Context, store eventstore.Store, log io.Writer) (url string, stop func(), err error) {
+	clock := command.WallClock{}
+	metrics := httpapi.NewMetrics()
+	measured := metrics.InstrumentStore(store)
+	tokens, err := auth.Open(ctx, measured, auth.Options{Clock: clock, Bootstrap: httpToken})
+	if err != nil {
+		return "", nil, err
+	}
+	svc := command.New(measured, clock, command.Options{})
+	noLimit := auth.Rate{}
+	logger := slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelError})) // internal errors only
+	h := httpapi.New(svc, measured, httpapi.Options{Clock: clock, Tokens: tokens, Metrics: metrics, RateLimit: &noLimit, Logger: logger})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }() // ends at Shutdown below
+	stop = func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}
+	return "http://" + ln.Addr().String(), stop, nil
+}
+
+// runHTTP registers clients × httpCustomersPerClient customers, then has clients post
+// invoices for d, each with its own Idempotency-Key, one request at a time per client.
+func runHTTP(ctx context.Context, url string, clients int, d time.Duration) (httpResult, error) {
+	tr := &http.Transport{MaxIdleConns: clients * 2, MaxIdleConnsPerHost: clients * 2, IdleConnTimeout: time.Minute}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	post := func(path, key string, body []byte) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url+path, bytes.NewReader(body))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Authorization", "Bearer "+httpToken)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Idempotency-Key", key)
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusCreated {
+			return fmt.Errorf("POST %s: %d %s", path, resp.StatusCode, b)
+		}
+		return nil
+	}
+	for c := range clients * httpCustomersPerClient {
+		id := fmt.Sprintf("HTTP%05d", c)
+		body := fmt.Sprintf(`{"id":%q,"name":"%s SAS","country":"FR","sector":"C25","segment":"sme","currency":"EUR","terms_days":30,"credit_limit":900000000000}`, id, id)
+		if err := post("/v1/customers", "reg-"+id, []byte(body)); err != nil {
+			return httpResult{}, err
+		}
+	}
+	lats := make([]latencies, clients)
+	errs := make([]error, clients)
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	start := time.Now()
+	for c := range clients {
+		wg.Add(1)
+		go func() { // ends at stop or on the first error
+			defer wg.Done()
+			for n := 0; !stop.Load(); n++ {
+				cust := fmt.Sprintf("HTTP%05d", c*httpCustomersPerClient+n%httpCustomersPerClient)
+				inv := fmt.Sprintf("F-%d-%d", c, n)
+				body := fmt.Sprintf(`{"customer_id":%q,"invoice_id":%q,"number":%q,"amount":%d,"currency":"EUR","issue_date":"2026-01-05","due_date":"2026-02-04"}`,
+					cust, inv, inv, 10_000+n%5000)
+				t0 := time.Now()
+				err := post("/v1/invoices", "inv-"+inv, []byte(body))
+				lats[c] = append(lats[c], time.Since(t0))
+				if err != nil {
+					if !stop.Load() || !errors.Is(err, context.Canceled) {
+						errs[c] = err
+					}
+					stop.Store(true)
+					return
+				}
+			}
+		}()
+	}
+	select {
+	case <-time.After(d):
+	case <-ctx.Done():
+	}
+	stop.Store(true)
+	wg.Wait()
+	elapsed := time.Since(start)
+	for _, err := range errs {
+		if err != nil {
+			return httpResult{}, err
+		}
+	}
+	all := latencies(slices.Concat(lats...))
+	slices.Sort(all)
+	return httpResult{perSec: float64(len(all)) / elapsed.Seconds(), p50: all.ms(0.5), p99: all.ms(0.99), requests: len(all)}, nil
+}
+
+// http runs POST /v1/invoices over the embedded store and, with PostgreSQL, the same
+// handler and command service over the chained eventstore/postgres, so only the store
+// differs.
+func (r *runner) http(ctx context.Context) error {
+	dir, err := r.tempDir("http")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	es, err := embedded.Open(dir, embedded.Options{})
+	if err != nil {
+		return err
+	}
+	enc, err := r.httpOn(ctx, es)
+	_ = es.Close()
+	if err != nil {
+		return fmt.Errorf("encours: %w", err)
+	}
+	var pg, pgc *httpResult
+	note := "PostgreSQL not run: set ENCOURS_POSTGRES_URL"
+	if r.cfg.PostgresURL != "" {
+		ps, drop, err := r.openPostgres(ctx, "http", false)
+		if err != nil {
+			return err
+		}
+		res, err := r.httpOn(ctx, ps)
+		drop()
+		if err != nil {
+			return fmt.Errorf("postgres: %w", err)
+		}
+		pgc = &res
+		note = "PostgreSQL: the same handler and command service over the chained eventstore/postgres; " +
+			"the plain one cannot back the API (the command service needs gap-free positions)"
+	}
+	get := func(p *httpResult, v func(httpResult) float64) *float64 {
+		if p == nil {
+			return nil
+		}
+		return f(v(*p))
+	}
+	name := fmt.Sprintf("%d clients", r.cfg.HTTPClients)
+	perSec := func(h httpResult) float64 { return h.perSec }
+	p50 := func(h httpResult) float64 { return h.p50 }
+	p99 := func(h httpResult) float64 { return h.p99 }
+	tput := r.res.add(Row{Group: "HTTP POST /v1/invoices", Name: name + " throughput", Unit: "requests/s", Better: Higher,
+		Encours: f(enc.perSec), Postgres: get(pg, perSec), PostgresChained: get(pgc, perSec), Note: note})
+	target(tput, ">= 30k requests/s", enc.perSec >= 30_000, false)
+	r.res.add(Row{Group: "HTTP POST /v1/invoices", Name: name + " p50", Unit: "ms", Better: Lower,
+		Encours: f(enc.p50), Postgres: get(pg, p50), PostgresChained: get(pgc, p50)})
+	row := r.res.add(Row{Group: "HTTP POST /v1/invoices", Name: name + " p99", Unit: "ms", Better: Lower,
+		Encours: f(enc.p99), Postgres: get(pg, p99), PostgresChained: get(pgc, p99)})
+	target(row, "<= 10 ms", enc.p99 <= 10, false)
+	return nil
+}
+
+func (r *runner) httpOn(ctx context.Context, s eventstore.Store) (httpResult, error) {
+	url, stop, err := serveAPI(ctx, s, r.cfg.Log)
+	if err != nil {
+		return httpResult{}, err
+	}
+	defer stop()
+	res, err := runHTTP(ctx, url, r.cfg.HTTPClients, r.cfg.HTTPDuration)
+	if err == nil {
+		fmt.Fprintf(r.cfg.Log, "bench:   %d requests, %.0f/s p50 %.3f ms p99 %.3f ms\n", res.requests, res.perSec, res.p50, res.p99)
+	}
+	return res, err
+}
