@@ -1,0 +1,221 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/encours/encours/bus/kafka/kafkatest"
+	"github.com/encours/encours/domain"
+	"github.com/encours/encours/eventstore"
+	"github.com/encours/encours/eventstore/kurrent"
+	"github.com/encours/encours/eventstore/kurrent/kurrenttest"
+	"github.com/encours/encours/handlers/reports"
+	"github.com/encours/encours/projections/ledger"
+)
+
+const (
+	scaleToken = "env-admin-token-0123456789abcdef-0123456789"
+	scaleWait  = 60 * time.Second
+	scaleAsOf  = "2026-12-31"
+)
+
+func buildDaemon(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "encoursd")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Stderr = os.Stderr
+	require.NoError(t, build.Run(), "go build")
+	return bin
+}
+
+// cluster is one deployment under test: a KurrentDB (in-process), the real broker, and a
+// topic prefix of its own.
+type cluster struct {
+	bin, url, brokers, prefix string
+}
+
+func (c cluster) start(t *testing.T, args ...string) *daemon {
+	t.Helper()
+	base := []string{"--store", "kurrentdb", "--kurrentdb-url", c.url, "--kafka-brokers", c.brokers,
+		"--kafka-topic-prefix", c.prefix, "--kafka-partitions", "8"}
+	return startDaemon(t, c.bin, filepath.Join(t.TempDir(), "data"), []string{adminTokenEnv + "=" + scaleToken}, append(base, args...)...)
+}
+
+// metric reads one series' value from a /metrics page (0 when absent).
+func metric(t *testing.T, url, name string) float64 {
+	t.Helper()
+	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + ` (\S+)$`).FindStringSubmatch(get(t, url+"/metrics", scaleToken))
+	if m == nil {
+		return 0
+	}
+	v, err := strconv.ParseFloat(m[1], 64)
+	require.NoError(t, err)
+	return v
+}
+
+type heldList struct {
+	Customers []reports.HeldCustomer `json:"customers"`
+}
+
+func heldBy(t *testing.T, url string) map[domain.CustomerID]reports.HeldCustomer {
+	t.Helper()
+	var l heldList
+	require.NoError(t, json.Unmarshal([]byte(get(t, url+"/v1/projection/customers?as_of="+scaleAsOf, scaleToken)), &l))
+	out := map[domain.CustomerID]reports.HeldCustomer{}
+	for _, c := range l.Customers {
+		out[c.CustomerID] = c
+	}
+	return out
+}
+
+// storeReference replays the whole log: each customer's stream version and figures.
+func storeReference(t *testing.T, s eventstore.Store) (map[domain.CustomerID]uint64, *ledger.Model) {
+	t.Helper()
+	m := ledger.New()
+	versions := map[domain.CustomerID]uint64{}
+	for next := uint64(1); ; {
+		page, err := s.ReadAll(context.Background(), next, eventstore.ReadLimitMax)
+		require.NoError(t, err)
+		if len(page) == 0 {
+			return versions, m
+		}
+		for _, e := range page {
+			require.NoError(t, m.Apply(e))
+			if id, ok := strings.CutPrefix(e.Stream, domain.CustomerStreamPrefix); ok {
+				versions[domain.CustomerID(id)] = e.StreamVersion
+			}
+		}
+		next = page[len(page)-1].Position + 1
+	}
+}
+
+// TestProjectorKilledMidStream is issue 6's fault test with operating-system processes on
+// the real broker: an api node (relay on) over a KurrentDB, and two projector processes in
+// one consumer group. Invoices and payments arrive through the API; once the second
+// projector has applied some events it is killed with SIGKILL (no leave, no commit). The
+// survivor takes its partitions at their committed offsets, filling from the store what it
+// never received. Then every customer gets one more invoice, so the survivor receives
+// each, and its balances must equal a full replay of the store: no lost and no doubled
+// effect.
+func TestProjectorKilledMidStream(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the daemon binary")
+	}
+	brokers := kafkatest.Real(t)
+	started := time.Now()
+	srv := kurrenttest.Start(t)
+	c := cluster{bin: buildDaemon(t), url: srv.URL(), brokers: strings.Join(brokers, ","), prefix: "t" + watermill.NewShortUUID() + "."}
+	group := "projectors-" + watermill.NewShortUUID()
+
+	api := c.start(t, "--role", "api")
+	defer api.stop(t)
+	p1 := c.start(t, "--role", "projector", "--kafka-group", group)
+	defer p1.stop(t)
+	p2 := c.start(t, "--role", "projector", "--kafka-group", group)
+
+	const customers = 24
+	id := func(i int) string { return fmt.Sprintf("C%03d", i) }
+	invoice := func(cust string, n int) string {
+		return fmt.Sprintf(`{"customer_id":%q,"invoice_id":"%s-F%d","number":"F%d","amount":%d,"currency":"EUR","issue_date":"2026-11-02","due_date":"2026-12-02"}`,
+			cust, cust, n, n, 10_000+n)
+	}
+	for i := range customers {
+		post(t, api.url+"/v1/customers", scaleToken, fmt.Sprintf(`{"id":%q,"name":"Customer %d","country":"FR","segment":"sme","currency":"EUR","terms_days":30,"credit_limit":50000000}`, id(i), i))
+	}
+	// The stream goes on in the background while p2 is killed.
+	var sent atomic.Int64
+	done := make(chan error, 1)
+	const rounds = 30
+	go func() { // ends after the rounds, or at the first failed request
+		tick := time.NewTicker(5 * time.Millisecond) // about 200 requests/s: a stream, not a burst
+		defer tick.Stop()
+		for n := 1; n <= rounds; n++ {
+			for i := range customers {
+				body := invoice(id(i), n)
+				path := "/v1/invoices"
+				if n%4 == 0 {
+					body = fmt.Sprintf(`{"customer_id":%q,"payment_id":"%s-P%d","amount":%d,"currency":"EUR","received_on":"2026-11-20"}`, id(i), id(i), n, 5_000+n)
+					path = "/v1/payments"
+				}
+				<-tick.C
+				req, _ := http.NewRequest(http.MethodPost, api.url+path, strings.NewReader(body))
+				req.Header.Set("Authorization", "Bearer "+scaleToken)
+				req.Header.Set("Content-Type", "application/json")
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					done <- err
+					return
+				}
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusCreated {
+					done <- fmt.Errorf("POST %s: %d", path, resp.StatusCode)
+					return
+				}
+				sent.Add(1)
+			}
+		}
+		done <- nil
+	}()
+	// Both members have partitions once each has applied something; projector 2 commits its
+	// offsets every 100 ms, so a moment later some are committed and some are not.
+	require.Eventually(t, func() bool {
+		return metric(t, p2.url, "encours_projector_events_applied_total") >= 40 && metric(t, p1.url, "encours_projector_events_applied_total") >= 1
+	}, scaleWait, 20*time.Millisecond, "both projectors apply events")
+	time.Sleep(300 * time.Millisecond)
+	require.NoError(t, p2.cmd.Process.Signal(syscall.SIGKILL))
+	killedAt := sent.Load()
+	require.Less(t, killedAt, int64(rounds*customers), "projector 2 was killed after the stream ended, not in the middle of it")
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(2 * scaleWait):
+		t.Fatal("the API did not take the invoices in time")
+	}
+	for i := range customers {
+		post(t, api.url+"/v1/invoices", scaleToken, invoice(id(i), 99))
+	}
+
+	store, err := kurrent.Open(context.Background(), c.url, kurrent.Options{})
+	require.NoError(t, err)
+	defer store.Close()
+	versions, ref := storeReference(t, store)
+	require.Len(t, versions, customers)
+	var got map[domain.CustomerID]reports.HeldCustomer
+	require.Eventually(t, func() bool {
+		got = heldBy(t, p1.url)
+		for cid, v := range versions {
+			if got[cid].StreamVersion != v {
+				return false
+			}
+		}
+		return true
+	}, scaleWait, 100*time.Millisecond, "the survivor holds every customer at the store's version")
+	asOf := domain.MustDate(scaleAsOf)
+	for cid := range versions {
+		f, err := ledger.ComputeFigures(ref, ledger.CustomerScope(cid), asOf, ledger.Config{})
+		require.NoError(t, err)
+		assert.Equal(t, f.Exposure, got[cid].Exposure, "exposure of %s", cid)
+		assert.Equal(t, f.Overdue, got[cid].Overdue, "overdue of %s", cid)
+		assert.Equal(t, f.OpenItems, got[cid].OpenItems, "open items of %s", cid)
+	}
+	filled := metric(t, p1.url, "encours_projector_events_filled_total")
+	t.Logf("projector 2 killed after %d requests; survivor: applied %.0f, filled from the store %.0f, duplicates %.0f; in %s",
+		killedAt, metric(t, p1.url, "encours_projector_events_applied_total"), filled,
+		metric(t, p1.url, "encours_projector_duplicates_total"), time.Since(started).Round(time.Millisecond))
+}
