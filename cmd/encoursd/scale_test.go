@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/encours/encours/bus/kafka"
 	"github.com/encours/encours/bus/kafka/kafkatest"
 	"github.com/encours/encours/domain"
 	"github.com/encours/encours/eventstore"
@@ -52,9 +53,14 @@ type cluster struct {
 
 func (c cluster) start(t *testing.T, args ...string) *daemon {
 	t.Helper()
+	return c.startIn(t, filepath.Join(t.TempDir(), "data"), args...)
+}
+
+func (c cluster) startIn(t *testing.T, data string, args ...string) *daemon {
+	t.Helper()
 	base := []string{"--store", "kurrentdb", "--kurrentdb-url", c.url, "--kafka-brokers", c.brokers,
 		"--kafka-topic-prefix", c.prefix, "--kafka-partitions", "8"}
-	return startDaemon(t, c.bin, filepath.Join(t.TempDir(), "data"), []string{adminTokenEnv + "=" + scaleToken}, append(base, args...)...)
+	return startDaemon(t, c.bin, data, []string{adminTokenEnv + "=" + scaleToken}, append(base, args...)...)
 }
 
 // metric reads one series' value from a /metrics page (0 when absent).
@@ -218,4 +224,85 @@ func TestProjectorKilledMidStream(t *testing.T) {
 	t.Logf("projector 2 killed after %d requests; survivor: applied %.0f, filled from the store %.0f, duplicates %.0f; in %s",
 		killedAt, metric(t, p1.url, "encours_projector_events_applied_total"), filled,
 		metric(t, p1.url, "encours_projector_duplicates_total"), time.Since(started).Round(time.Millisecond))
+}
+
+// TestAlertsOnKafka wires handlers/alerting's kafka channel to encours.alerts on the real
+// broker: an api node (relay on, so it evaluates and delivers alerts) with a kafka
+// subscription to the credit-limit rule; customers go over their limit before and after a
+// restart of the node. Consuming the topic, each alert id is there exactly once (one
+// AlertRaised per customer: no escalation here), keyed by its customer: the delivery's
+// checkpoint, saved at shutdown, keeps the restart from sending anything twice.
+func TestAlertsOnKafka(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the daemon binary")
+	}
+	brokers := kafkatest.Real(t)
+	srv := kurrenttest.Start(t)
+	c := cluster{bin: buildDaemon(t), url: srv.URL(), brokers: strings.Join(brokers, ","), prefix: "t" + watermill.NewShortUUID() + "."}
+	data := filepath.Join(t.TempDir(), "data")
+	overLimit := func(api *daemon, from, to int) {
+		for i := from; i < to; i++ {
+			cid := fmt.Sprintf("L%03d", i)
+			post(t, api.url+"/v1/customers", scaleToken, fmt.Sprintf(`{"id":%q,"name":"Customer %d","country":"FR","segment":"sme","currency":"EUR","terms_days":30,"credit_limit":100000}`, cid, i))
+			post(t, api.url+"/v1/invoices", scaleToken, fmt.Sprintf(`{"customer_id":%q,"invoice_id":"%s-F1","number":"F1","amount":150000,"currency":"EUR","issue_date":"2026-11-02","due_date":"2026-12-02"}`, cid, cid))
+		}
+	}
+	api := c.startIn(t, data, "--role", "api")
+	post(t, api.url+"/v1/subscriptions", scaleToken, `{"channel":"kafka","filter":{"rules":["credit_limit"]}}`)
+	overLimit(api, 0, 6)
+	time.Sleep(time.Second) // let some alerts out before the restart
+	api.stop(t)
+	api = c.startIn(t, data, "--role", "api")
+	defer api.stop(t)
+	overLimit(api, 6, 10)
+
+	cfg := kafka.DefaultSubscriberConfig(brokers, "alerts-check-"+watermill.NewShortUUID())
+	sub, err := kafka.NewSubscriber(cfg, kafkatest.Logger())
+	require.NoError(t, err)
+	defer sub.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	msgs, err := sub.Subscribe(ctx, c.prefix+"encours.alerts")
+	require.NoError(t, err)
+	byAlert, byEvent := map[string]int{}, map[string]int{}
+	deadline := time.After(scaleWait)
+	quiet := time.NewTimer(time.Hour)
+	defer quiet.Stop()
+	// Reads until every alert is in, then 3 s more for anything sent twice.
+	for done := false; !done; {
+		select {
+		case m := <-msgs:
+			var n struct {
+				EventID    string `json:"event_id"`
+				AlertID    string `json:"alert_id"`
+				Type       string `json:"type"`
+				CustomerID string `json:"customer_id"`
+				Rule       string `json:"rule"`
+			}
+			require.NoError(t, json.Unmarshal(m.Payload, &n))
+			assert.Equal(t, n.EventID, m.UUID)
+			assert.Equal(t, n.AlertID, m.Metadata.Get("alert-id"))
+			assert.Equal(t, n.CustomerID, m.Metadata.Get(kafka.PartitionKeyMetadata), "keyed by customer")
+			assert.Equal(t, "credit_limit", n.Rule)
+			byEvent[n.EventID]++
+			if n.Type == domain.TypeAlertRaised {
+				byAlert[n.AlertID]++
+			}
+			m.Ack()
+			if len(byAlert) == 10 {
+				quiet.Reset(3 * time.Second)
+			}
+		case <-quiet.C:
+			done = true
+		case <-deadline:
+			t.Fatalf("alerts on the topic after %s: %v", scaleWait, byAlert)
+		}
+	}
+	assert.Len(t, byAlert, 10, "one alert per customer over its limit")
+	for id, n := range byAlert {
+		assert.Equal(t, 1, n, "alert %s raised on the topic %d times", id, n)
+	}
+	for id, n := range byEvent {
+		assert.Equal(t, 1, n, "alert event %s on the topic %d times", id, n)
+	}
 }
