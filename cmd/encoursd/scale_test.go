@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -304,5 +305,68 @@ func TestAlertsOnKafka(t *testing.T) {
 	}
 	for id, n := range byEvent {
 		assert.Equal(t, 1, n, "alert event %s on the topic %d times", id, n)
+	}
+}
+
+// TestIngestOnTheAPINode: commands put on encours.commands reach the api node's store, an
+// invalid one reaches encours.commands.dlq with its code, and the same idempotency key over
+// HTTP afterwards replays the topic's result.
+func TestIngestOnTheAPINode(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the daemon binary")
+	}
+	brokers := kafkatest.Real(t)
+	srv := kurrenttest.Start(t)
+	c := cluster{bin: buildDaemon(t), url: srv.URL(), brokers: strings.Join(brokers, ","), prefix: "t" + watermill.NewShortUUID() + "."}
+	api := c.start(t, "--role", "api", "--relay", "off")
+	defer api.stop(t)
+
+	pcfg := kafka.DefaultPublisherConfig(brokers)
+	pub, err := kafka.NewPublisher(pcfg, kafkatest.Logger())
+	require.NoError(t, err)
+	defer pub.Close()
+	command := func(path, key, body string) *message.Message {
+		m := message.NewMessage(watermill.NewUUID(), []byte(body))
+		m.Metadata.Set(kafka.PartitionKeyMetadata, "ACME")
+		m.Metadata.Set("path", path)
+		m.Metadata.Set("idempotency-key", key)
+		return m
+	}
+	const invoice = `{"customer_id":"ACME","invoice_id":"F1","number":"F1","amount":125000,"currency":"EUR","issue_date":"2026-11-02","due_date":"2026-12-02"}`
+	bad := command("/v1/invoices", "bad-1", `{"customer_id":"ACME","amount":"lots"}`)
+	require.NoError(t, pub.Publish(c.prefix+"encours.commands",
+		command("/v1/customers", "reg-ACME", `{"id":"ACME","name":"Acme SAS","country":"FR","segment":"sme","currency":"EUR","terms_days":30,"credit_limit":5000000}`),
+		command("/v1/invoices", "inv-F1", invoice), bad))
+
+	require.Eventually(t, func() bool {
+		return do(t, http.MethodGet, api.url+"/v1/customers/ACME/events", scaleToken, "") == http.StatusOK &&
+			strings.Contains(get(t, api.url+"/v1/customers/ACME/events", scaleToken), `"InvoiceIssued"`)
+	}, scaleWait, 50*time.Millisecond, "the topic's invoice is in the store")
+	req, err := http.NewRequest(http.MethodPost, api.url+"/v1/invoices", strings.NewReader(invoice))
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+scaleToken)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Idempotency-Key", "inv-F1")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusCreated, resp.StatusCode)
+	assert.Equal(t, "true", resp.Header.Get("Idempotent-Replayed"), "the key used on the topic is the same request over HTTP")
+
+	sub, err := kafka.NewSubscriber(kafka.DefaultSubscriberConfig(brokers, "dlq-check-"+watermill.NewShortUUID()), kafkatest.Logger())
+	require.NoError(t, err)
+	defer sub.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	msgs, err := sub.Subscribe(ctx, c.prefix+"encours.commands.dlq")
+	require.NoError(t, err)
+	select {
+	case m := <-msgs:
+		assert.Equal(t, bad.UUID, m.UUID)
+		assert.Equal(t, "invalid_field", m.Metadata.Get("error-code"))
+		assert.Equal(t, "amount", m.Metadata.Get("error-field"))
+		m.Ack()
+	case <-time.After(scaleWait):
+		t.Fatal("no dead letter")
 	}
 }
