@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -369,4 +371,38 @@ func TestIngestOnTheAPINode(t *testing.T) {
 	case <-time.After(scaleWait):
 		t.Fatal("no dead letter")
 	}
+}
+
+func TestScaleFlagsRefused(t *testing.T) {
+	noEnv := func(string) string { return "" }
+	for _, args := range [][]string{
+		{"--role", "worker"},
+		{"--role", "api"}, // no brokers
+		{"--role", "projector", "--kafka-brokers", "127.0.0.1:9092"}, // embedded store
+		{"--role", "api", "--kafka-brokers", "localhost"},
+		{"--role", "api", "--kafka-brokers", "127.0.0.1:9092", "--relay", "maybe"},
+		{"--role", "api", "--kafka-brokers", "127.0.0.1:9092", "--kafka-partitions", "0"},
+		{"--role", "api", "--kafka-brokers", "127.0.0.1:9092", "--kafka-group", " "},
+	} {
+		assert.Equal(t, 2, run(context.Background(), args, noEnv, io.Discard, io.Discard), "args %v", args)
+	}
+	env := func(k string) string {
+		if k == "ENCOURS_KAFKA_BROKERS" {
+			return "127.0.0.1:9092"
+		}
+		return ""
+	}
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	f := addScaleFlags(fs)
+	require.NoError(t, fs.Parse(nil))
+	sc, err := f.parse(fs, env, "embedded")
+	require.NoError(t, err)
+	assert.False(t, sc.kafkaOn(), "--role all takes Kafka from the flag only, not the environment")
+	fs = flag.NewFlagSet("t", flag.ContinueOnError)
+	f = addScaleFlags(fs)
+	require.NoError(t, fs.Parse([]string{"--role", "api", "--relay", "off"}))
+	sc, err = f.parse(fs, env, "embedded")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"127.0.0.1:9092"}, sc.brokers, "api takes the environment's brokers")
+	assert.False(t, sc.followsLog())
 }
