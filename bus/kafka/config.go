@@ -217,11 +217,17 @@ func DefaultSubscriberConfig(brokers []string, consumerGroup string) SubscriberC
 		JoinGroupBackoff:       time.Second,     // kafka-go waits 5 s; a worker should rejoin sooner
 		PartitionWatchInterval: 5 * time.Second, // kafka-go's default
 
-		FetchWaitMax:      500 * time.Millisecond, // Kafka's fetch.max.wait.ms default
-		ReadBatchTimeout:  10 * time.Second,       // kafka-go's default
-		FetchBytesMin:     1,                      // answer as soon as one message is there
-		FetchBytesMax:     1 << 20,                // 1 MiB, Kafka's default message.max.bytes
-		FetchQueueMax:     100,                    // kafka-go's default
+		// Kafka's fetch.max.wait.ms default. kafka-go asks the broker to hold an empty fetch
+		// for 3/4 of it and drops the connection at the full wait (an "i/o timeout" logged
+		// when the broker answers late, then a re-dial). 5 s was measured against it on the
+		// real broker (bus/relay/relaybench, append -> applied, 6 runs each, a loaded
+		// machine): p99 602 ms ± 13% against 393 ms ± 177% (no significant difference), and
+		// every Close and rebalance 3.5 s slower, since a reader leaves only after its fetch.
+		FetchWaitMax:      500 * time.Millisecond,
+		ReadBatchTimeout:  10 * time.Second, // kafka-go's default
+		FetchBytesMin:     1,                // answer as soon as one message is there
+		FetchBytesMax:     1 << 20,          // 1 MiB, Kafka's default message.max.bytes
+		FetchQueueMax:     100,              // kafka-go's default
 		FetchErrorBackoff: time.Second,
 
 		CommitInterval:  0, // synchronous: commit after each Ack, before the next message

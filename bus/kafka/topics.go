@@ -136,3 +136,29 @@ func (tc *topicCreator) leadersReady(ctx context.Context, topic string) (bool, e
 	}
 	return false, kafkago.UnknownTopicOrPartition
 }
+
+// CreateTopics creates each of topics that does not exist yet on brokers, with cfg's
+// partitions and replication factor (cfg.Create is implied), and waits until every partition
+// of a topic it created has a leader. An existing topic is left as it is. The daemon calls it
+// at start for the topics it uses; timeout bounds each topic.
+func CreateTopics(ctx context.Context, brokers []string, clientID string, cfg TopicConfig, timeout time.Duration, topics ...string) error {
+	cfg.Create = true
+	if err := validateBrokers(brokers); err != nil {
+		return fmt.Errorf("create topics: %w", err)
+	}
+	if errs := cfg.validate(); len(errs) > 0 {
+		return fmt.Errorf("create topics: %v", errs)
+	}
+	if timeout <= 0 {
+		return errors.New("create topics: timeout is not positive")
+	}
+	transport := &kafkago.Transport{DialTimeout: timeout, ClientID: clientID}
+	defer transport.CloseIdleConnections()
+	tc := newTopicCreator(&kafkago.Client{Addr: kafkago.TCP(brokers...), Timeout: timeout, Transport: transport}, cfg, timeout)
+	for _, topic := range topics {
+		if err := tc.ensure(ctx, topic); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -92,6 +92,7 @@ type config struct {
 	signals        *signals.Config // thresholds of the early-warning signals
 	store          string          // embedded or kurrentdb
 	kurrentURL     string          // with store kurrentdb: esdb://host:port?tls=...
+	scale          scaleConfig     // --role and Kafka (role.go)
 }
 
 // run is main with its inputs explicit; it returns the exit code: 0 after a clean shutdown,
@@ -102,7 +103,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: encoursd [--data DIR] [--listen ADDR] [--clock wall|manual] [--auth on|off]\n"+
 			"                [--store embedded|kurrentdb [--kurrentdb-url URL]] [--signals-config F]\n"+
-			"                [--admin-token-file PATH] [--rate-limit N] [--rate-burst N]\n\n"+
+			"                [--admin-token-file PATH] [--rate-limit N] [--rate-burst N]\n"+
+			"                [--role api|projector|all] [--kafka-brokers H:P,...] [--kafka-group G] [--relay on|off]\n\n"+
 			"Serves the Encours HTTP API over an embedded event store.\n"+
 			"%s, when set, is an admin token held in memory only.\n\n", adminTokenEnv)
 		fs.PrintDefaults()
@@ -117,6 +119,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	storeKind := fs.String("store", "embedded", "embedded: the store in --data; kurrentdb: KurrentDB at --kurrentdb-url (--data keeps projection snapshots and delivery state)")
 	kurrentURL := fs.String("kurrentdb-url", "", "KurrentDB connection string, e.g. esdb://127.0.0.1:2113?tls=false (default $ENCOURS_KURRENTDB_URL)")
 	signalsConfig := fs.String("signals-config", "", "JSON file of the signals' thresholds, per segment (default: the built-in ones)")
+	scaleFlags := addScaleFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -165,6 +168,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return usage("--store %q: want embedded or kurrentdb", *storeKind)
 	}
 	cfg.store = *storeKind
+	var err error
+	if cfg.scale, err = scaleFlags.parse(fs, getenv, cfg.store); err != nil {
+		return usage("%v", err)
+	}
 	if *signalsConfig != "" {
 		sc, err := signals.LoadConfig(*signalsConfig)
 		if err != nil {
@@ -285,6 +292,9 @@ func writeTokenFile(path, token string) (err error) {
 // serve runs the daemon until ctx ends, then shuts it down in order: HTTP first (no new
 // request, in-flight ones finish), then the store.
 func serve(ctx context.Context, logger *slog.Logger, cfg config, stdout io.Writer) (err error) {
+	if cfg.scale.role == roleProjector {
+		return serveProjector(ctx, logger, cfg, stdout)
+	}
 	dir := cfg.dir
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
@@ -336,6 +346,15 @@ func serve(ctx context.Context, logger *slog.Logger, cfg config, stdout io.Write
 			}
 		}
 	}
+	side, err := startKafkaSide(ctx, logger, cfg, measured, svc, opts)
+	if err != nil {
+		return fmt.Errorf("kafka: %w", err)
+	}
+	defer func() {
+		if serr := side.stop(); serr != nil && err == nil {
+			err = fmt.Errorf("kafka: %w", serr)
+		}
+	}()
 	// The ledger projection follows the log from its snapshot (design §Flow, step 5). Embedded
 	// mode subscribes to the store directly rather than through an in-process bus: the store's
 	// subscription is already ordered, gap-free and resumable from a checkpoint, which a
@@ -343,7 +362,7 @@ func serve(ctx context.Context, logger *slog.Logger, cfg config, stdout io.Write
 	projCtx, stopProj := context.WithCancel(ctx)
 	eng := engine.NewLedgerEngine(store, filepath.Join(dir, "projections"), engine.Config[*ledger.Model]{Logger: logger})
 	projDone := make(chan error, 1)
-	go func() { projDone <- eng.Run(projCtx) }() // ends when projCtx is cancelled below
+	go func() { projDone <- runIf(cfg.scale.servesLedger(), eng.Run)(projCtx) }() // ends when projCtx is cancelled below
 	defer func() {
 		stopProj()
 		if perr := <-projDone; perr != nil && !errors.Is(perr, context.Canceled) && err == nil {
@@ -351,7 +370,7 @@ func serve(ctx context.Context, logger *slog.Logger, cfg config, stdout io.Write
 		}
 	}()
 	reads := reports.NewHTTP(reports.NewLedger(eng, store), store, cfg.clock, logger)
-	for _, r := range reads.Routes() {
+	for _, r := range onlyIf(cfg.scale.servesLedger(), reads.Routes()) {
 		opts.Extra = append(opts.Extra, httpapi.Extra{Pattern: r.Pattern, Permission: r.Permission, Handler: r.Handler,
 			Summary: r.Summary, Tag: "reports", Query: r.Query, PathExamples: r.PathExamples})
 	}
@@ -361,14 +380,14 @@ func serve(ctx context.Context, logger *slog.Logger, cfg config, stdout io.Write
 	evaluator := alerting.NewEvaluator(measured, alerting.EvaluatorOptions{Config: cfg.signals, Today: today,
 		Clock: cfg.clock.Now, Logger: logger})
 	delivery, err := alerting.OpenDelivery(ctx, measured, alerting.DeliveryOptions{Dir: filepath.Join(dir, "delivery"),
-		Clock: cfg.clock.Now, Today: today, Logger: logger})
+		Clock: cfg.clock.Now, Today: today, Logger: logger, Publisher: side.alertChannel()})
 	if err != nil {
 		return fmt.Errorf("open alert delivery: %w", err)
 	}
 	alertCtx, stopAlerts := context.WithCancel(ctx)
 	alertsDone := make(chan error, 2)
-	go func() { alertsDone <- evaluator.Run(alertCtx) }() // both end when alertCtx is cancelled below
-	go func() { alertsDone <- delivery.Run(alertCtx) }()
+	go func() { alertsDone <- runIf(cfg.scale.followsLog(), evaluator.Run)(alertCtx) }() // both end when alertCtx is cancelled below
+	go func() { alertsDone <- runIf(cfg.scale.followsLog(), delivery.Run)(alertCtx) }()
 	defer func() {
 		stopAlerts()
 		for range 2 {
@@ -377,7 +396,7 @@ func serve(ctx context.Context, logger *slog.Logger, cfg config, stdout io.Write
 			}
 		}
 	}()
-	for _, r := range alerting.Routes(evaluator, delivery, alerting.RoutesOptions{Actor: httpapi.ActorOf}) {
+	for _, r := range onlyIf(cfg.scale.followsLog(), alerting.Routes(evaluator, delivery, alerting.RoutesOptions{Actor: httpapi.ActorOf})) {
 		perm := auth.PermRead
 		if r.Role == alerting.RoleCreditManager {
 			perm = auth.PermCredit
@@ -423,6 +442,9 @@ func serve(ctx context.Context, logger *slog.Logger, cfg config, stdout io.Write
 		d.OpenAlerts = evaluator.Alerts(alerting.Filter{Status: alerting.StatusOpen, CustomerID: id})
 		return &d, nil
 	}
+	if !cfg.scale.servesLedger() {
+		opts.CustomerDetails = nil // the projectors hold the read models
+	}
 	// The dashboard's page and assets are public; the data it reads needs a token.
 	for _, r := range dashboard.Routes() {
 		opts.Extra = append(opts.Extra, httpapi.Extra{Pattern: r.Pattern, Permission: auth.PermPublic, Handler: r.Handler,
@@ -463,6 +485,8 @@ func serve(ctx context.Context, logger *slog.Logger, cfg config, stdout io.Write
 		logger.Info("shutting down")
 	case err := <-served:
 		return fmt.Errorf("serve: %w", err)
+	case err := <-side.failed:
+		return err
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
