@@ -180,9 +180,9 @@ func TestMetricNames(t *testing.T) {
 	for expr, want := range map[string][]string{
 		`sum by (job, le) (rate(encours_x_bucket{job=~"$job", route="GET /v1/a {b}"}[$__rate_interval]))`: {"encours_x_bucket"},
 		`a:b:rate5m / (max by (segment) (c_total) > 0) * 1e3`:                                             {"a:b:rate5m", "c_total"},
-		`up{job=~"encoursd-.*"} == 0 and on (instance) d offset 5m`:                                        {"up", "d"},
-		`histogram_quantile(0.99, sum without (instance) (rate(e[5m:1m])))`:                                {"e"},
-		`label_values(f, segment)`:                                                                         {"f"},
+		`up{job=~"encoursd-.*"} == 0 and on (instance) d offset 5m`:                                       {"up", "d"},
+		`histogram_quantile(0.99, sum without (instance) (rate(e[5m:1m])))`:                               {"e"},
+		`label_values(f, segment)`: {"f"},
 	} {
 		assert.Equal(t, want, metricNames(expr), expr)
 	}
