@@ -61,7 +61,8 @@ func (h *HTTP) Routes() []Route {
 	return []Route{
 		{"GET /v1/customers", auth.PermRead, h.customers,
 			"Customers with their exposure, limit, utilisation and overdue, paginated", []string{asOf, knownAt,
-				"sort: id (default) or exposure (largest first)", "segment: only this segment", "limit: 1 to 500 (default 50)", "offset: rows to skip (default 0)"}, nil},
+				"sort: id (default) or exposure (largest first)", "segment: only this segment", "customer_id: only this customer (its figures at each as_of: the dashboard's 12-month history)",
+				"limit: 1 to 500 (default 50)", "offset: rows to skip (default 0)"}, nil},
 		{"GET /v1/portfolio", auth.PermRead, h.portfolio,
 			"Portfolio totals, aging, DSO (period, countback), BPDSO, ADD, CEI, concentration, by segment", []string{asOf, knownAt}, nil},
 		{"GET /v1/aging", auth.PermRead, h.aging,
@@ -382,11 +383,24 @@ func (h *HTTP) customers(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, &domain.Error{Kind: domain.KindInvalid, Code: "invalid_query", Field: "sort", Message: "sort must be id or exposure"})
 		return
 	}
-	segment := q.Get("segment")
+	segment, only := q.Get("segment"), domain.CustomerID(q.Get("customer_id"))
 	h.serve(w, r, func(m *ledger.Model, p params) (any, error) {
-		groups, err := ledger.GroupFigures(m, ledger.ByCustomer, p.asOf, ledger.Config{})
-		if err != nil {
-			return nil, err
+		var groups []ledger.Figures
+		switch {
+		case only == "":
+			var err error
+			if groups, err = ledger.GroupFigures(m, ledger.ByCustomer, p.asOf, ledger.Config{}); err != nil {
+				return nil, err
+			}
+		default: // one customer: its figures alone; none before it was registered
+			f, err := ledger.ComputeFigures(m, ledger.CustomerScope(only), p.asOf, ledger.Config{})
+			if err != nil && !errors.Is(err, ledger.ErrUnknownCustomer) {
+				return nil, err
+			}
+			if err == nil {
+				f.Key = string(only)
+				groups = []ledger.Figures{f}
+			}
 		}
 		rows := make([]CustomerRow, 0, len(groups))
 		for _, g := range groups {

@@ -134,6 +134,22 @@ func TestHTTPReads(t *testing.T) {
 	require.NotNil(t, list.Data.NextOffset)
 	assert.Equal(t, 1, *list.Data.NextOffset)
 
+	// One customer, at two dates: its own figures, and nothing before it was registered.
+	resp, body = get("/v1/customers?as_of=2025-12-31&customer_id=BETA")
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
+	require.NoError(t, json.Unmarshal(body, &list))
+	require.Len(t, list.Data.Customers, 1)
+	assert.Equal(t, domain.CustomerID("BETA"), list.Data.Customers[0].CustomerID)
+	assert.Equal(t, int64(10000+5000), list.Data.Customers[0].Exposure.Minor, "B1 and the late B2")
+	assert.Equal(t, 1, list.Data.Total)
+	assert.Nil(t, list.Data.NextOffset)
+	resp, body = get("/v1/customers?as_of=2000-01-31&customer_id=BETA")
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
+	list.Data.Customers = nil
+	require.NoError(t, json.Unmarshal(body, &list))
+	assert.Empty(t, list.Data.Customers, "not yet registered")
+	assert.Equal(t, 0, list.Data.Total)
+
 	resp, body = get("/v1/aging?as_of=31/12/2025")
 	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
 	assert.Contains(t, string(body), `"field":"as_of"`)
