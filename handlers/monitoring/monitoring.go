@@ -25,7 +25,7 @@ import (
 // encours_portfolio_segments_omitted).
 const SegmentsMax = 50
 
-// segmentNone is the segment label of customers registered without a segment.
+// segmentNone is the segment label of customers registered without a segment (bySegment).
 const segmentNone = "none"
 
 // scrapeTimeout bounds the store reads of one scrape.
@@ -256,7 +256,7 @@ var (
 	dsoCountbackDesc = desc("encours_portfolio_dso_countback_seconds",
 		"DSO by the countback method at today, by segment (in seconds, the base unit: 86400 a day).", "segment")
 	omittedDesc = desc("encours_portfolio_segments_omitted",
-		"Segments left out of the portfolio series (beyond the largest 50 by exposure).")
+		"Segments left out of the portfolio series: beyond the largest 50 by exposure, or customers without a segment when one is named \"none\".")
 )
 
 type portfolioCollector struct {
@@ -321,6 +321,13 @@ func bySegment(m *ledger.Model, asOf domain.Date) (segs []segmentFigures, omitte
 		slices.SortStableFunc(groups, func(a, b ledger.Figures) int { return cmp.Compare(b.Exposure.Minor, a.Exposure.Minor) })
 		omitted = len(groups) - SegmentsMax
 		groups = groups[:SegmentsMax]
+	}
+	// Customers without a segment are labelled "none": unless a segment is named so, when
+	// they are left out rather than collide with it.
+	if i := slices.IndexFunc(groups, func(g ledger.Figures) bool { return g.Key == "" }); i >= 0 &&
+		slices.ContainsFunc(groups, func(g ledger.Figures) bool { return g.Key == segmentNone }) {
+		groups = slices.Delete(groups, i, i+1)
+		omitted++
 	}
 	perCustomer, err := ledger.GroupFigures(m, ledger.ByCustomer, asOf, ledger.Config{})
 	if err != nil {

@@ -114,6 +114,21 @@ func TestSegmentsBounded(t *testing.T) {
 	}
 }
 
+// TestSegmentNoneNamed: customers without a segment would collide with a segment named
+// "none"; they are left out and counted instead.
+func TestSegmentNoneNamed(t *testing.T) {
+	l := newLedgerLog()
+	issued := domain.MustDate("2026-03-01")
+	l.customer(t, "C1", "none", "EUR", 10_000_000, 1000, issued)
+	l.customer(t, "C2", "", "EUR", 10_000_000, 2000, issued)
+	segs, omitted, err := bySegment(l.m, domain.MustDate("2026-03-31"))
+	require.NoError(t, err)
+	assert.Equal(t, 1, omitted)
+	require.Len(t, segs, 1)
+	assert.Equal(t, "none", segs[0].segment)
+	assert.Equal(t, float64(1000), segs[0].exposure, "the segment named none, not the unsegmented customer")
+}
+
 // lagStore is a store at a fixed head whose events were recorded at known instants.
 type lagStore struct {
 	eventstore.Store
