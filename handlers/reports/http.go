@@ -110,6 +110,14 @@ func (h *HTTP) params(r *http.Request) (params, error) {
 
 // serve runs fn on the model the request asks for and writes its answer with the basis.
 func (h *HTTP) serve(w http.ResponseWriter, r *http.Request, fn func(m *ledger.Model, p params) (any, error)) {
+	h.serveOn(w, r, h.ledger.With, fn)
+}
+
+// withModel gives a model as of a date and as known at an instant (Ledger.With).
+type withModel func(ctx context.Context, asOf, today domain.Date, knownAt *time.Time, fn func(*ledger.Model, Basis) error) error
+
+// serveOn is serve on the models with gives.
+func (h *HTTP) serveOn(w http.ResponseWriter, r *http.Request, with withModel, fn func(m *ledger.Model, p params) (any, error)) {
 	p, err := h.params(r)
 	if err != nil {
 		h.writeError(w, r, err)
@@ -117,7 +125,7 @@ func (h *HTTP) serve(w http.ResponseWriter, r *http.Request, fn func(m *ledger.M
 	}
 	var body any
 	var basis Basis
-	err = h.ledger.With(r.Context(), p.asOf, p.today, p.knownAt, func(m *ledger.Model, b Basis) error {
+	err = with(r.Context(), p.asOf, p.today, p.knownAt, func(m *ledger.Model, b Basis) error {
 		basis = b
 		var err error
 		body, err = fn(m, p)
@@ -384,7 +392,13 @@ func (h *HTTP) customers(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	segment, only := q.Get("segment"), domain.CustomerID(q.Get("customer_id"))
-	h.serve(w, r, func(m *ledger.Model, p params) (any, error) {
+	with := withModel(h.ledger.With)
+	if only != "" { // one customer's figures need only its own stream replayed
+		with = func(ctx context.Context, asOf, today domain.Date, knownAt *time.Time, fn func(*ledger.Model, Basis) error) error {
+			return h.ledger.WithCustomer(ctx, only, asOf, today, knownAt, fn)
+		}
+	}
+	h.serveOn(w, r, with, func(m *ledger.Model, p params) (any, error) {
 		var groups []ledger.Figures
 		switch {
 		case only == "":

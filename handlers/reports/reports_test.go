@@ -150,6 +150,34 @@ func TestHTTPReads(t *testing.T) {
 	assert.Empty(t, list.Data.Customers, "not yet registered")
 	assert.Equal(t, 0, list.Data.Total)
 
+	// The one-customer list replays only that customer's stream (and the rates): its row is
+	// the one the whole log's replay gives, at every date and knowledge time.
+	for _, q := range []string{"as_of=2025-11-25", "as_of=2025-12-20", "as_of=2025-12-31", "as_of=2026-01-31",
+		"as_of=2025-12-31&known_at=2026-01-10T00:00:00Z"} {
+		for _, id := range []string{"ACME", "BETA"} {
+			var all, one struct {
+				Basis Basis `json:"basis"`
+				Data  struct {
+					Customers []CustomerRow `json:"customers"`
+				} `json:"data"`
+			}
+			resp, body = get("/v1/customers?" + q)
+			require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
+			require.NoError(t, json.Unmarshal(body, &all))
+			resp, body = get("/v1/customers?customer_id=" + id + "&" + q)
+			require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
+			require.NoError(t, json.Unmarshal(body, &one))
+			var want []CustomerRow
+			for _, c := range all.Data.Customers {
+				if c.CustomerID == domain.CustomerID(id) {
+					want = append(want, c)
+				}
+			}
+			assert.Equal(t, want, one.Data.Customers, "%s at %s", id, q)
+			assert.False(t, one.Basis.Live, "a replay")
+		}
+	}
+
 	resp, body = get("/v1/aging?as_of=31/12/2025")
 	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
 	assert.Contains(t, string(body), `"field":"as_of"`)
