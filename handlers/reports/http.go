@@ -416,26 +416,39 @@ func (h *HTTP) customers(w http.ResponseWriter, r *http.Request) {
 				groups = []ledger.Figures{f}
 			}
 		}
-		rows := make([]CustomerRow, 0, len(groups))
-		for _, g := range groups {
+		// The segment filter and the order need the figures of every customer; the profile
+		// (name, sector, country) is read for the rows of the page only.
+		var inSegment map[domain.CustomerID]bool
+		if segment != "" {
+			ids := ledger.CustomerIDs(m, ledger.Scope{By: ledger.BySegment, Key: segment})
+			inSegment = make(map[domain.CustomerID]bool, len(ids))
+			for _, id := range ids {
+				inSegment[id] = true
+			}
+		}
+		picked := make([]*ledger.Figures, 0, len(groups))
+		for i := range groups {
+			if inSegment != nil && !inSegment[domain.CustomerID(groups[i].Key)] {
+				continue
+			}
+			picked = append(picked, &groups[i])
+		}
+		if sortBy == "exposure" {
+			// Largest exposure first; amounts in different currencies compare by minor units,
+			// which is only a display order, never a figure.
+			slices.SortStableFunc(picked, func(a, b *ledger.Figures) int { return cmp.Compare(b.Exposure.Minor, a.Exposure.Minor) })
+		}
+		total := len(picked)
+		rows := make([]CustomerRow, 0, min(limit, total))
+		for _, g := range picked[min(offset, total):min(offset+limit, total)] {
 			prof, err := ledger.CustomerProfile(m, domain.CustomerID(g.Key))
 			if err != nil {
 				return nil, err
-			}
-			if segment != "" && prof.Segment != segment {
-				continue
 			}
 			rows = append(rows, CustomerRow{CustomerID: prof.CustomerID, Name: prof.Name, Segment: prof.Segment, Sector: prof.Sector,
 				Country: prof.Country, Exposure: g.Exposure, CreditLimit: g.CreditLimit, UtilisationBP: g.UtilisationBP,
 				Overdue: g.Overdue, OpenItems: g.OpenItems, DBTCentidays: g.Payments.DBTCentidays})
 		}
-		if sortBy == "exposure" {
-			// Largest exposure first; amounts in different currencies compare by minor units,
-			// which is only a display order, never a figure.
-			slices.SortStableFunc(rows, func(a, b CustomerRow) int { return cmp.Compare(b.Exposure.Minor, a.Exposure.Minor) })
-		}
-		total := len(rows)
-		rows = rows[min(offset, total):min(offset+limit, total)]
 		var next *int
 		if offset+limit < total {
 			n := offset + limit

@@ -134,6 +134,14 @@ func TestHTTPReads(t *testing.T) {
 	require.NotNil(t, list.Data.NextOffset)
 	assert.Equal(t, 1, *list.Data.NextOffset)
 
+	// A segment filter keeps only that segment's customers (these two have none).
+	resp, body = get("/v1/customers?as_of=2025-12-31&segment=sme")
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
+	list.Data.Customers = nil
+	require.NoError(t, json.Unmarshal(body, &list))
+	assert.Empty(t, list.Data.Customers)
+	assert.Equal(t, 0, list.Data.Total)
+
 	// One customer, at two dates: its own figures, and nothing before it was registered.
 	resp, body = get("/v1/customers?as_of=2025-12-31&customer_id=BETA")
 	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
