@@ -12,7 +12,9 @@
 // 0600), for `make run` and local use. Secrets are never logged.
 //
 // GET /metrics serves Prometheus series: HTTP requests, errors, access refusals, appends
-// (measured around the store) and the store's own group commits, syncs and bytes.
+// (measured around the store) and the store's own group commits, syncs and bytes; the
+// store's head and size, projection lag, alerts, deliveries and the portfolio by segment
+// (metrics.go).
 //
 // It only wires (style §2): configuration -> event store -> command service -> HTTP.
 package main
@@ -383,6 +385,13 @@ func serve(ctx context.Context, logger *slog.Logger, cfg config, stdout io.Write
 		Clock: cfg.clock.Now, Today: today, Logger: logger, Publisher: side.alertChannel()})
 	if err != nil {
 		return fmt.Errorf("open alert delivery: %w", err)
+	}
+	storeDir := ""
+	if cfg.store != "kurrentdb" {
+		storeDir = dir
+	}
+	if err := wireMetrics(metrics, logger, store, storeDir, eng, evaluator, delivery, today); err != nil {
+		return fmt.Errorf("metrics: %w", err)
 	}
 	alertCtx, stopAlerts := context.WithCancel(ctx)
 	alertsDone := make(chan error, 2)

@@ -136,6 +136,7 @@ type Delivery struct {
 	dirty       bool
 	running     bool
 	stats       DeliveryStats
+	byChannel   map[string]ChannelStats // the counters of stats, by channel (metrics.go)
 	persistC    chan struct{}
 }
 
@@ -692,6 +693,7 @@ func (d *Delivery) deliver(ctx context.Context, st *subState, e domain.Envelope,
 		if lastErr == nil {
 			d.mu.Lock()
 			d.stats.Delivered++
+			d.countChannel(st, func(c *ChannelStats) { c.Delivered++ })
 			st.sub.LastError = ""
 			if dl != nil {
 				delete(d.dead, dl.ID)
@@ -707,6 +709,7 @@ func (d *Delivery) deliver(ctx context.Context, st *subState, e domain.Envelope,
 		}
 		d.mu.Lock()
 		d.stats.FailedAttempts++
+		d.countChannel(st, func(c *ChannelStats) { c.FailedAttempts++ })
 		st.sub.LastError = lastErr.Error()
 		full := dl == nil && len(d.dead) >= deadLettersMax
 		d.mu.Unlock()
@@ -737,6 +740,7 @@ func (d *Delivery) deliver(ctx context.Context, st *subState, e domain.Envelope,
 		LastError: lastErr.Error(), DeadAt: d.opts.Clock().UTC()}
 	d.dead[nd.ID] = nd
 	d.stats.DeadLettered++
+	d.countChannel(st, func(c *ChannelStats) { c.DeadLettered++ })
 	d.stats.DeadLetters = len(d.dead)
 	d.markDirty()
 	d.log.Warn("alert dead-lettered", "subscription", st.sub.SubscriptionID, "position", e.Position, "alert_id", id, "err", lastErr)

@@ -291,6 +291,7 @@ func TestBrowser(t *testing.T) {
 		b.clickAndWait(`[data-list="riskiest"] li:first-child a.customer-link`, "customer", today)
 		assert.Equal(t, "#/customers/"+riskiestID, eval[string](b, `window.location.hash`))
 		checkCustomer(t, b, d, riskiestID, today)
+		checkCustomerHistory(t, b, d, riskiestID, today)
 		checkContrast(t, b)
 		b.screenshot("customer")
 	})
@@ -332,6 +333,45 @@ func TestBrowser(t *testing.T) {
 		assert.Equal(t, comment, got.Acks[0].Comment)
 		assert.Equal(t, comment, eval[string](b, fmt.Sprintf(`document.querySelector(%q).textContent`, sel+" .acks q")))
 		b.screenshot("alerts")
+	})
+
+	step("alerts: filter", func(t *testing.T) {
+		b.t = t
+		shown := func() []string {
+			return eval[[]string](b, `[...document.querySelectorAll('[data-list="alerts"] > li')].map((li) => li.dataset.alertId)`)
+		}
+		// By severity: the select applies on change.
+		b.do(chromedp.Evaluate[chromedp.Void](`delete document.getElementById('main').dataset.ready`),
+			chromedp.Evaluate[chromedp.Void](`(() => { const s = document.querySelector('select[name="severity"]'); s.value = 'critical'; s.dispatchEvent(new Event('change')); })()`))
+		b.waitReady("alerts", today)
+		assert.Contains(t, eval[string](b, `window.location.hash`), "severity=critical")
+		var critical alertsAnswer
+		d.get(t, "/v1/alerts", fmtQ("status", "open", "min_severity", "critical"), &critical)
+		require.NotEmpty(t, critical.Alerts, "the demo portfolio has critical alerts")
+		assert.ElementsMatch(t, alertIDs(critical.Alerts), shown(), "critical alerts listed")
+		assert.Equal(t, fmt.Sprint(len(critical.Alerts)), eval[string](b, `document.querySelector('[data-field="alerts-count"]').getAttribute('value')`))
+		// By customer, typed and sent with the form; the severity stays.
+		var customer string
+		for _, a := range critical.Alerts {
+			if a.CustomerID != "" { // not a portfolio alert
+				customer = a.CustomerID
+				break
+			}
+		}
+		require.NotEmpty(t, customer, "a critical alert on a customer")
+		b.do(chromedp.SendKeys(chromedp.CSS(`form.filters input[name="customer"]`), customer))
+		b.clickAndWait(`form.filters button[type="submit"]`, "alerts", today)
+		var one alertsAnswer
+		d.get(t, "/v1/alerts", fmtQ("status", "open", "min_severity", "critical", "customer_id", customer), &one)
+		require.NotEmpty(t, one.Alerts)
+		assert.ElementsMatch(t, alertIDs(one.Alerts), shown(), "critical alerts of %s listed", customer)
+		// Resolved alerts, every severity and customer.
+		b.do(chromedp.Evaluate[chromedp.Void](`delete document.getElementById('main').dataset.ready`))
+		b.open("#/alerts?status=resolved")
+		b.waitReady("alerts", today)
+		var resolved alertsAnswer
+		d.get(t, "/v1/alerts", fmtQ("status", "resolved"), &resolved)
+		assert.Equal(t, fmt.Sprint(len(resolved.Alerts)), eval[string](b, `document.querySelector('[data-field="alerts-count"]').getAttribute('value')`))
 	})
 
 	step("an alert arrives live", func(t *testing.T) {
@@ -386,6 +426,7 @@ func TestBrowser(t *testing.T) {
 			}
 		}
 		assert.True(t, found, "%s in the aged balance on %s", id, past)
+		checkCustomerHistory(t, b, d, id, past)
 		later := eval[int](b, `[...document.querySelectorAll('[data-list="timeline"] > li')].filter((li) => li.querySelector('time').getAttribute('datetime') > '`+past+`').length`)
 		assert.Zero(t, later, "no story entry after the as-of date")
 		b.clickAndWait(`#asof-today`, "customer", today)

@@ -2,7 +2,8 @@
 // web page"; journey 1): the portfolio overview (exposure against limits, aging, the DSO
 // trend by both methods, concentration, open alerts arriving live, the riskiest customers),
 // the customers list, one customer's page (its story as a timeline, what it owes and since
-// when, penalties, risk score factors and signals) and the alerts page (filter, acknowledge
+// when, its balance and utilisation at twelve month ends, penalties, risk score factors and
+// signals) and the alerts page (filter, acknowledge
 // with a comment), each at any as-of date.
 //
 // The dashboard is static: index.html, plain CSS and JavaScript modules, with charts drawn

@@ -498,6 +498,30 @@ func checkCustomer(t *testing.T, b *browser, d *daemon, id, today string) {
 	assert.True(t, slices.IsSortedFunc(dates, func(x, y string) int { return strings.Compare(y, x) }), "newest first")
 }
 
+// checkCustomerHistory compares the customer page's 12-month balance and utilisation with
+// GET /v1/customers?customer_id=&as_of= at each month end, and checks that both series are
+// drawn.
+func checkCustomerHistory(t *testing.T, b *browser, d *daemon, id, asOf string) {
+	t.Helper()
+	dates := trendDates(t, asOf)
+	got := b.rows(`[data-table="customer-history"]`, "asOf")
+	require.Len(t, got, len(dates), "history points")
+	for i, day := range dates {
+		var ans customersAnswer
+		d.get(t, "/v1/customers", fmtQ("customer_id", id, "as_of", day), &ans)
+		assert.Equal(t, day, got[i].Key)
+		want := map[string]string{}
+		if len(ans.Data.Customers) == 1 {
+			c := ans.Data.Customers[0]
+			require.Equal(t, id, c.CustomerID)
+			want = map[string]string{"exposure": itoa(c.Exposure.Amount), "credit-limit": itoa(c.CreditLimit.Amount),
+				"utilisation": opt(c.UtilisationBP), "overdue": itoa(c.Overdue.Amount)}
+		}
+		assert.Equal(t, want, got[i].Fields, "%s on %s", id, day)
+	}
+	assert.Equal(t, 2, eval[int](b, `document.querySelectorAll('#customer-history svg.chart path').length`), "exposure and limit drawn")
+}
+
 // checkCustomerRows compares the customers table with GET /v1/customers?q.
 func checkCustomerRows(t *testing.T, b *browser, d *daemon, q url.Values) {
 	t.Helper()

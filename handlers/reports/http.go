@@ -61,7 +61,8 @@ func (h *HTTP) Routes() []Route {
 	return []Route{
 		{"GET /v1/customers", auth.PermRead, h.customers,
 			"Customers with their exposure, limit, utilisation and overdue, paginated", []string{asOf, knownAt,
-				"sort: id (default) or exposure (largest first)", "segment: only this segment", "limit: 1 to 500 (default 50)", "offset: rows to skip (default 0)"}, nil},
+				"sort: id (default) or exposure (largest first)", "segment: only this segment", "customer_id: only this customer (its figures at each as_of: the dashboard's 12-month history)",
+				"limit: 1 to 500 (default 50)", "offset: rows to skip (default 0)"}, nil},
 		{"GET /v1/portfolio", auth.PermRead, h.portfolio,
 			"Portfolio totals, aging, DSO (period, countback), BPDSO, ADD, CEI, concentration, by segment", []string{asOf, knownAt}, nil},
 		{"GET /v1/aging", auth.PermRead, h.aging,
@@ -110,6 +111,14 @@ func (h *HTTP) params(r *http.Request) (params, error) {
 
 // serve runs fn on the model the request asks for and writes its answer with the basis.
 func (h *HTTP) serve(w http.ResponseWriter, r *http.Request, fn func(m *ledger.Model, p params) (any, error)) {
+	h.serveOn(w, r, h.ledger.With, fn)
+}
+
+// withModel gives a model as of a date and as known at an instant (Ledger.With).
+type withModel func(ctx context.Context, asOf, today domain.Date, knownAt *time.Time, fn func(*ledger.Model, Basis) error) error
+
+// serveOn is serve on the models with gives.
+func (h *HTTP) serveOn(w http.ResponseWriter, r *http.Request, with withModel, fn func(m *ledger.Model, p params) (any, error)) {
 	p, err := h.params(r)
 	if err != nil {
 		h.writeError(w, r, err)
@@ -117,7 +126,7 @@ func (h *HTTP) serve(w http.ResponseWriter, r *http.Request, fn func(m *ledger.M
 	}
 	var body any
 	var basis Basis
-	err = h.ledger.With(r.Context(), p.asOf, p.today, p.knownAt, func(m *ledger.Model, b Basis) error {
+	err = with(r.Context(), p.asOf, p.today, p.knownAt, func(m *ledger.Model, b Basis) error {
 		basis = b
 		var err error
 		body, err = fn(m, p)
@@ -394,32 +403,64 @@ func (h *HTTP) customers(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, &domain.Error{Kind: domain.KindInvalid, Code: "invalid_query", Field: "sort", Message: "sort must be id or exposure"})
 		return
 	}
-	segment := q.Get("segment")
-	h.serve(w, r, func(m *ledger.Model, p params) (any, error) {
-		groups, err := ledger.GroupFigures(m, ledger.ByCustomer, p.asOf, ledger.Config{})
-		if err != nil {
-			return nil, err
+	segment, only := q.Get("segment"), domain.CustomerID(q.Get("customer_id"))
+	with := withModel(h.ledger.With)
+	if only != "" { // one customer's figures need only its own stream replayed
+		with = func(ctx context.Context, asOf, today domain.Date, knownAt *time.Time, fn func(*ledger.Model, Basis) error) error {
+			return h.ledger.WithCustomer(ctx, only, asOf, today, knownAt, fn)
 		}
-		rows := make([]CustomerRow, 0, len(groups))
-		for _, g := range groups {
+	}
+	h.serveOn(w, r, with, func(m *ledger.Model, p params) (any, error) {
+		var groups []ledger.Figures
+		switch {
+		case only == "":
+			var err error
+			if groups, err = ledger.GroupFigures(m, ledger.ByCustomer, p.asOf, ledger.Config{}); err != nil {
+				return nil, err
+			}
+		default: // one customer: its figures alone; none before it was registered
+			f, err := ledger.ComputeFigures(m, ledger.CustomerScope(only), p.asOf, ledger.Config{})
+			if err != nil && !errors.Is(err, ledger.ErrUnknownCustomer) {
+				return nil, err
+			}
+			if err == nil {
+				f.Key = string(only)
+				groups = []ledger.Figures{f}
+			}
+		}
+		// The segment filter and the order need the figures of every customer; the profile
+		// (name, sector, country) is read for the rows of the page only.
+		var inSegment map[domain.CustomerID]bool
+		if segment != "" {
+			ids := ledger.CustomerIDs(m, ledger.Scope{By: ledger.BySegment, Key: segment})
+			inSegment = make(map[domain.CustomerID]bool, len(ids))
+			for _, id := range ids {
+				inSegment[id] = true
+			}
+		}
+		picked := make([]*ledger.Figures, 0, len(groups))
+		for i := range groups {
+			if inSegment != nil && !inSegment[domain.CustomerID(groups[i].Key)] {
+				continue
+			}
+			picked = append(picked, &groups[i])
+		}
+		if sortBy == "exposure" {
+			// Largest exposure first; amounts in different currencies compare by minor units,
+			// which is only a display order, never a figure.
+			slices.SortStableFunc(picked, func(a, b *ledger.Figures) int { return cmp.Compare(b.Exposure.Minor, a.Exposure.Minor) })
+		}
+		total := len(picked)
+		rows := make([]CustomerRow, 0, min(limit, total))
+		for _, g := range picked[min(offset, total):min(offset+limit, total)] {
 			prof, err := ledger.CustomerProfile(m, domain.CustomerID(g.Key))
 			if err != nil {
 				return nil, err
-			}
-			if segment != "" && prof.Segment != segment {
-				continue
 			}
 			rows = append(rows, CustomerRow{CustomerID: prof.CustomerID, Name: prof.Name, Segment: prof.Segment, Sector: prof.Sector,
 				Country: prof.Country, Exposure: g.Exposure, CreditLimit: g.CreditLimit, UtilisationBP: g.UtilisationBP,
 				Overdue: g.Overdue, OpenItems: g.OpenItems, DBTCentidays: g.Payments.DBTCentidays})
 		}
-		if sortBy == "exposure" {
-			// Largest exposure first; amounts in different currencies compare by minor units,
-			// which is only a display order, never a figure.
-			slices.SortStableFunc(rows, func(a, b CustomerRow) int { return cmp.Compare(b.Exposure.Minor, a.Exposure.Minor) })
-		}
-		total := len(rows)
-		rows = rows[min(offset, total):min(offset+limit, total)]
 		var next *int
 		if offset+limit < total {
 			n := offset + limit

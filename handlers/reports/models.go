@@ -1,11 +1,14 @@
 package reports
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/encours/encours/domain"
+	"github.com/encours/encours/eventstore"
 	"github.com/encours/encours/projections/engine"
 	"github.com/encours/encours/projections/ledger"
 )
@@ -59,6 +62,55 @@ func (l *Ledger) With(ctx context.Context, asOf, today domain.Date, knownAt *tim
 	m, err := engine.LedgerAsOf(ctx, l.store, asOf, kt)
 	if err != nil {
 		return fmt.Errorf("replay as of %s: %w", asOf, err)
+	}
+	return fn(m, Basis{AsOf: asOf, KnownAt: knownAt, Position: m.Position(), ChainHash: m.Hash()})
+}
+
+// streamReader reads one stream (eventstore.Store has it); a store without it replays the
+// whole log for one customer too.
+type streamReader interface {
+	ReadStream(ctx context.Context, stream string, fromVersion uint64, limit int) ([]domain.Envelope, error)
+}
+
+// customerReplayEventsMax bounds a customer-scoped replay: beyond it (a customer with more
+// events than this), the whole log is replayed instead.
+const customerReplayEventsMax = 1_000_000
+
+// WithCustomer is With for the figures of one customer only: a past date (or a knowledge
+// time) replays the customer's own stream and the exchange rates, the only facts its figures
+// depend on, instead of the whole log; today as known now is the live projection, as in
+// With. The model holds no other customer. Its basis position is the last of those events
+// (the log's head may be further on, with events of other streams only).
+func (l *Ledger) WithCustomer(ctx context.Context, id domain.CustomerID, asOf, today domain.Date, knownAt *time.Time, fn func(*ledger.Model, Basis) error) error {
+	sr, ok := l.store.(streamReader)
+	if !ok || (l.live != nil && knownAt == nil && asOf.Equal(today) && l.live.Ready()) {
+		return l.With(ctx, asOf, today, knownAt, fn)
+	}
+	var envs []domain.Envelope
+	for _, stream := range []string{domain.CustomerStream(id), domain.RatesStream} {
+		for from := uint64(1); ; { // bounded by customerReplayEventsMax
+			page, err := sr.ReadStream(ctx, stream, from, eventstore.ReadLimitMax)
+			if err != nil {
+				return fmt.Errorf("read %s: %w", stream, err)
+			}
+			envs = append(envs, page...)
+			if len(envs) > customerReplayEventsMax {
+				return l.With(ctx, asOf, today, knownAt, fn)
+			}
+			if len(page) < eventstore.ReadLimitMax {
+				break
+			}
+			from = page[len(page)-1].StreamVersion + 1
+		}
+	}
+	slices.SortFunc(envs, func(a, b domain.Envelope) int { return cmp.Compare(a.Position, b.Position) })
+	kt := time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC) // as in With
+	if knownAt != nil {
+		kt = *knownAt
+	}
+	m, err := ledger.ReplaySlice(envs, asOf, kt)
+	if err != nil {
+		return fmt.Errorf("replay %s as of %s: %w", id, asOf, err)
 	}
 	return fn(m, Basis{AsOf: asOf, KnownAt: knownAt, Position: m.Position(), ChainHash: m.Hash()})
 }

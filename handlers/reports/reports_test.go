@@ -134,6 +134,58 @@ func TestHTTPReads(t *testing.T) {
 	require.NotNil(t, list.Data.NextOffset)
 	assert.Equal(t, 1, *list.Data.NextOffset)
 
+	// A segment filter keeps only that segment's customers (these two have none).
+	resp, body = get("/v1/customers?as_of=2025-12-31&segment=sme")
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
+	list.Data.Customers = nil
+	require.NoError(t, json.Unmarshal(body, &list))
+	assert.Empty(t, list.Data.Customers)
+	assert.Equal(t, 0, list.Data.Total)
+
+	// One customer, at two dates: its own figures, and nothing before it was registered.
+	resp, body = get("/v1/customers?as_of=2025-12-31&customer_id=BETA")
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
+	require.NoError(t, json.Unmarshal(body, &list))
+	require.Len(t, list.Data.Customers, 1)
+	assert.Equal(t, domain.CustomerID("BETA"), list.Data.Customers[0].CustomerID)
+	assert.Equal(t, int64(10000+5000), list.Data.Customers[0].Exposure.Minor, "B1 and the late B2")
+	assert.Equal(t, 1, list.Data.Total)
+	assert.Nil(t, list.Data.NextOffset)
+	resp, body = get("/v1/customers?as_of=2000-01-31&customer_id=BETA")
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
+	list.Data.Customers = nil
+	require.NoError(t, json.Unmarshal(body, &list))
+	assert.Empty(t, list.Data.Customers, "not yet registered")
+	assert.Equal(t, 0, list.Data.Total)
+
+	// The one-customer list replays only that customer's stream (and the rates): its row is
+	// the one the whole log's replay gives, at every date and knowledge time.
+	for _, q := range []string{"as_of=2025-11-25", "as_of=2025-12-20", "as_of=2025-12-31", "as_of=2026-01-31",
+		"as_of=2025-12-31&known_at=2026-01-10T00:00:00Z"} {
+		for _, id := range []string{"ACME", "BETA"} {
+			var all, one struct {
+				Basis Basis `json:"basis"`
+				Data  struct {
+					Customers []CustomerRow `json:"customers"`
+				} `json:"data"`
+			}
+			resp, body = get("/v1/customers?" + q)
+			require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
+			require.NoError(t, json.Unmarshal(body, &all))
+			resp, body = get("/v1/customers?customer_id=" + id + "&" + q)
+			require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
+			require.NoError(t, json.Unmarshal(body, &one))
+			var want []CustomerRow
+			for _, c := range all.Data.Customers {
+				if c.CustomerID == domain.CustomerID(id) {
+					want = append(want, c)
+				}
+			}
+			assert.Equal(t, want, one.Data.Customers, "%s at %s", id, q)
+			assert.False(t, one.Basis.Live, "a replay")
+		}
+	}
+
 	resp, body = get("/v1/aging?as_of=31/12/2025")
 	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
 	assert.Contains(t, string(body), `"field":"as_of"`)

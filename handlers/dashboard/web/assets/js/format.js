@@ -65,6 +65,16 @@ export function moneyText(amount, currency) {
   return moneyFormat(currency, d).format(decimalString(amount, d));
 }
 
+// axisMoneyText formats an axis tick of a chart in major units, compactly ("€25K"): a
+// drawing's label, never a figure (the figures are in the table beside the chart).
+export function axisMoneyText(major, currency) {
+  try {
+    return new Intl.NumberFormat(locale, { style: 'currency', currency, notation: 'compact', maximumFractionDigits: 1 }).format(major);
+  } catch {
+    return new Intl.NumberFormat(locale, { notation: 'compact', maximumFractionDigits: 1 }).format(major);
+  }
+}
+
 // money returns a <data> element: the text for people, the exact minor units in value (and
 // the currency in data-currency) for machines and tests. m is {amount, currency}.
 export function money(m, field) {

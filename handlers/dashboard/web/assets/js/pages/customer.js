@@ -1,11 +1,11 @@
 // One customer: what it owes and since when, its risk score and what moved it, its signals,
 // and its story — every event of its stream, with its alerts — as a timeline.
-import { ApiError, get, optional } from '../api.js';
-import { meter } from '../charts.js';
-import { compareDates } from '../dates.js';
+import { ApiError, get, mapLimit, optional } from '../api.js';
+import { lineChart, meter, seriesColours } from '../charts.js';
+import { compareDates, isMonthEnd, trendDates } from '../dates.js';
 import { h, replace } from '../dom.js';
 import {
-  bp, bucketLabel, centidaysText, figureText, humanize, instantText, int, intText, money, moneyOf, moneyText, pointsText,
+  axisMoneyText, bp, bucketLabel, centidaysText, figureText, humanize, instantText, int, intText, minorDigits, money, moneyOf, moneyText, monthText, pointsText,
 } from '../format.js';
 import { basisLine } from './overview.js';
 import { card, errorBox, note, section, severityBadge, table } from '../ui.js';
@@ -14,6 +14,7 @@ import { card, errorBox, note, section, severityBadge, table } from '../ui.js';
 const eventsPageMax = 1000; // the API's page limit
 const eventsPagesMax = 50; // 50 000 events: decades of a busy customer; more is cut and said
 const timelineShownDefault = 40; // newest entries shown before "Show all"
+const historyConcurrency = 3; // month-end replays in flight at once
 
 export async function render(ctx) {
   const { root, asOf, signal, params } = ctx;
@@ -47,6 +48,8 @@ export async function render(ctx) {
   const alerts = alertList ? alertList.alerts : null;
   const openAlerts = alerts ? alerts.filter((a) => compareDates(a.raised_on, day) <= 0 && !(a.resolved_on && compareDates(a.resolved_on, day) <= 0)) : null;
 
+  const historyPanel = section('Balance and utilisation, 12 months', { id: 'customer-history' },
+    h('p', { class: 'loading', role: 'status' }, 'Replaying the month ends…'));
   replace(root,
     h('div', { class: 'page-head' },
       h('p', { class: 'crumbs' }, h('a', { href: ctx.href(['customers']) }, 'Customers'), ' / ', id),
@@ -57,6 +60,7 @@ export async function render(ctx) {
         ` · ${profile.country} · ${profile.currency} · terms ${profile.terms} · registered ${profile.registered_on}`,
       ])),
     past ? pastFigures(aged, id, day, ccy) : presentFigures(profile, ccy),
+    historyPanel,
     h('div', { class: 'grid two' },
       section('Risk score', { id: 'risk-score' }, sidePanel(report, () => riskBlock(report.risk_score),
         'Risk scores come with alerting (GET /v1/customers/{id}/signals), which this daemon does not serve.')),
@@ -65,7 +69,58 @@ export async function render(ctx) {
       past ? note('Invoice by invoice, open items are served for today only (GET /v1/customers/{id} folds the current state); the aged balance above is replayed to ', day, '.') : openItemsBlock(profile, penalties.error ? null : penalties, ccy),
       penalties.error ? errorBox(penalties.error) : penaltiesBlock(penalties, day)),
     section('Story', { id: 'story' }, timeline(ctx, story, alerts, day)));
+  await history(ctx, id, day, historyPanel).catch((e) => { if (!signal.aborted) replace(historyPanel, historyPanel.firstChild, errorBox(e)); });
+  if (signal.aborted) return;
   ctx.ready('customer', day);
+}
+
+// history replays the customer at the eleven month ends before day and at day (GET
+// /v1/customers?customer_id=&as_of=): its exposure against its credit limit, drawn, and the
+// utilisation and overdue beside them in a table.
+async function history(ctx, id, day, panel) {
+  const { signal } = ctx;
+  const dates = trendDates(day);
+  const answers = await mapLimit(dates, historyConcurrency, (d) => get('/v1/customers', { customer_id: id, as_of: d }, signal));
+  if (signal.aborted) return;
+  const rows = answers.map((a) => a.data.customers[0] || null); // null: not registered yet
+  const first = rows.find((r) => r !== null);
+  if (!first) {
+    replace(panel, panel.firstChild, note('The customer was registered after these twelve month ends.'));
+    return;
+  }
+  const ccy = first.exposure.currency;
+  const scale = 10 ** minorDigits(ccy);
+  const major = (m) => (m ? m.amount / scale : null); // geometry only
+  const labels = dates.map((d) => (isMonthEnd(d) ? monthText(d) : `${d} (to date)`));
+  replace(panel, panel.firstChild,
+    lineChart({
+      title: `Exposure and credit limit over 12 months, ${ccy}`,
+      description: 'The exposure (solid) and the credit limit (dashed) at each month end; the table below lists them with the utilisation and the overdue.',
+      xLabels: labels,
+      yText: (v) => axisMoneyText(v, ccy),
+      series: [
+        { name: 'Exposure', colour: seriesColours[0], values: rows.map((r) => major(r && r.exposure)), texts: rows.map((r) => (r ? moneyText(r.exposure.amount, ccy) : '—')) },
+        { name: 'Credit limit', colour: seriesColours[2], dash: '6 4', values: rows.map((r) => major(r && r.credit_limit)), texts: rows.map((r) => (r ? moneyText(r.credit_limit.amount, ccy) : '—')) },
+      ],
+    }),
+    h('details', null, h('summary', null, 'Figures'),
+      table({
+        caption: 'Balance and utilisation at each month end',
+        attrs: { class: 'compact', dataset: { table: 'customer-history' } },
+        columns: [{ label: 'As of', header: true }, { label: 'Exposure', num: true }, { label: 'Credit limit', num: true },
+          { label: 'Utilisation', num: true }, { label: 'Overdue', num: true }],
+        rows: dates.map((d, i) => {
+          const r = rows[i];
+          return {
+            attrs: { dataset: { asOf: d } },
+            cells: r
+              ? [d, money(r.exposure, 'exposure'), money(r.credit_limit, 'credit-limit'),
+                r.utilisation_bp === null ? h('span', null, bp(null, 'utilisation'), ' (zero limit)') : h('span', { class: 'with-meter' }, meter(r.utilisation_bp, { width: 60 }), ' ', bp(r.utilisation_bp, 'utilisation')),
+                money(r.overdue, 'overdue')]
+              : [d, h('span', null, 'not registered yet'), '', '', ''],
+          };
+        }),
+      })));
 }
 
 // sidePanel draws an optional answer: its block, why it is missing (null: not served), or
