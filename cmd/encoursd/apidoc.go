@@ -55,8 +55,18 @@ func jdescribed(d string) jschema    { return jschema{"type": "object", "descrip
 func jmoney(d string) jschema {
 	return jobject("amount!", jint(d+" (minor units)"), "currency!", jstr("ISO 4217"))
 }
-func answer(data jschema) jschema             { return jobject("basis!", basisSchema, "data!", data) }
-func jlist(key string, items jschema) jschema { return jobject(key+"!", jarray(items)) }
+func answer(data jschema) jschema { return jobject("basis!", basisSchema, "data!", data) }
+
+// jlist is a page of a list: {key: [items], total, next_offset}.
+func jlist(key string, items jschema) jschema {
+	return jobject(key+"!", jarray(items), "total!", jint("items in all pages"),
+		"next_offset!", jschema{"type": []string{"integer", "null"}, "description": "offset of the next page; null on the last"})
+}
+
+// pageParams are the schemas of a list's limit and offset.
+func pageParams(maxLimit int) map[string]map[string]any {
+	return map[string]map[string]any{"limit": jrange(1, maxLimit), "offset": jschema{"type": "integer", "minimum": 0}}
+}
 
 var (
 	basisSchema = jobject("as_of!", jdate("business date of the figures"), "known_at", jschema{"type": "string", "format": "date-time"},
@@ -100,7 +110,7 @@ var extraDocs = map[string]extraDoc{
 	"GET /v1/penalties":           {response: answer(jdescribed("L441-10 penalties per late invoice, with the indemnity")), errors: []int{400, 404}, params: readParams},
 	"GET /v1/exports/{report}": {response: jschema{"type": "string", "description": "the export's bytes (CSV or JSON); its manifest is in X-Encours-Manifest"},
 		responseType: "text/csv", errors: []int{400, 404}, params: readParams},
-	"GET /v1/alerts":                 {response: jlist("alerts", alertSchema), errors: []int{400}, params: map[string]map[string]any{"limit": jrange(1, 1000)}},
+	"GET /v1/alerts":                 {response: jlist("alerts", alertSchema), errors: []int{400}, params: pageParams(1000)},
 	"GET /v1/alerts/stream":          {response: jstr("server-sent events, one alert event each"), responseType: "text/event-stream", errors: []int{}},
 	"GET /v1/alerts/{id}":            {response: alertSchema, errors: []int{404}},
 	"POST /v1/alerts/{id}/ack":       {response: alertSchema, errors: []int{400, 404, 409, 413}, body: jobject("comment", jstr("why, what was done")), example: `{"comment":"called the CFO: payment on Friday"}`},
@@ -112,9 +122,9 @@ var extraDocs = map[string]extraDoc{
 			"filter", jobject("customer_ids", jarray(jstr("")), "segments", jarray(jstr("")), "rules", jarray(jstr("")), "min_severity", jenum("info", "warning", "critical")),
 			"secret", jstr("HMAC secret (default: a fresh one, answered once)")),
 		example: `{"channel":"webhook","url":"https://chat-bridge.example.com/encours","filter":{"segments":["sme"],"min_severity":"warning"}}`},
-	"GET /v1/subscriptions":                {response: jlist("subscriptions", subscriptionSchema), errors: []int{}},
+	"GET /v1/subscriptions":                {response: jlist("subscriptions", subscriptionSchema), errors: []int{400}, params: pageParams(1000)},
 	"DELETE /v1/subscriptions/{id}":        {success: http.StatusNoContent, errors: []int{404}},
-	"GET /v1/dead-letters":                 {response: jlist("dead_letters", jdescribed("an alert delivery that failed every attempt")), errors: []int{}},
+	"GET /v1/dead-letters":                 {response: jlist("dead_letters", jdescribed("an alert delivery that failed every attempt")), errors: []int{400}, params: pageParams(1000)},
 	"POST /v1/dead-letters/{id}/redeliver": {success: http.StatusAccepted, response: jobject("id!", jstr(""), "status!", jstr("")), errors: []int{404}},
 	"GET /{$}":                             {response: jstr("the dashboard's page"), responseType: "text/html", errors: []int{}},
 	"GET /assets/{path...}":                {response: jstr("a dashboard asset"), responseType: "application/octet-stream", errors: []int{404}},

@@ -248,6 +248,14 @@ var alertSummaries = map[string]string{
 	"POST /v1/dead-letters/{id}/redeliver": "Deliver a dead letter again",
 }
 
+// alertQueries document the alerting routes' query parameters in /openapi.json.
+var alertQueries = map[string][]string{
+	"GET /v1/alerts": {"status: open (open or acknowledged), acknowledged or resolved", "customer_id: one customer's",
+		"rule: one rule's", "min_severity: info, warning or critical", "limit: page size, 1 to 1000 (default 1000)", "offset: alerts to skip, newest first"},
+	"GET /v1/subscriptions": {"limit: page size, 1 to 1000 (default 100)", "offset: subscriptions to skip"},
+	"GET /v1/dead-letters":  {"limit: page size, 1 to 1000 (default 100)", "offset: dead letters to skip, oldest first"},
+}
+
 // alertSuccess is the success status of an alerting route, as its handler writes it.
 func alertSuccess(method, path string) int {
 	switch method + " " + path {
@@ -416,6 +424,7 @@ func serve(ctx context.Context, logger *slog.Logger, cfg config, stdout io.Write
 		}
 		opts.Extra = append(opts.Extra, httpapi.Extra{Pattern: r.Method + " " + r.Pattern, Permission: perm, Handler: h,
 			Summary: alertSummaries[r.Method+" "+r.Pattern], Tag: "alerts", PathExamples: map[string]string{"id": "ACME"},
+			Query:   alertQueries[r.Method+" "+r.Pattern],
 			Success: alertSuccess(r.Method, r.Pattern)})
 	}
 	// GET /v1/customers/{id} shows the read models' figures beside the command side's

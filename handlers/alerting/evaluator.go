@@ -459,6 +459,13 @@ func (e *Evaluator) Alerts(f Filter) []Alert {
 	return e.book.List(f)
 }
 
+// AlertsPage is Alerts with the number of alerts that match f, whatever the page.
+func (e *Evaluator) AlertsPage(f Filter) ([]Alert, int) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return e.book.Page(f)
+}
+
 // Alert returns one alert.
 func (e *Evaluator) Alert(id string) (Alert, bool) {
 	e.mu.RLock()

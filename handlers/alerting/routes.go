@@ -43,7 +43,7 @@ type RoutesOptions struct {
 
 // Routes returns the alert, subscription, dead-letter and dunning routes (design §API v1):
 //
-//	GET    /v1/alerts?status=open|acknowledged|resolved&customer_id=&rule=&min_severity=&limit=
+//	GET    /v1/alerts?status=open|acknowledged|resolved&customer_id=&rule=&min_severity=&limit=&offset=
 //	GET    /v1/alerts/{id}
 //	POST   /v1/alerts/{id}/ack                  {comment}
 //	POST   /v1/alerts/{id}/resolve              {comment}: resolved by hand
@@ -113,15 +113,54 @@ func (h *handlers) listAlerts(w http.ResponseWriter, r *http.Request) {
 		}
 		f.MinSeverity = s
 	}
+	var ok bool
+	if f.Limit, f.Offset, ok = pageParams(w, r, alertsListMax, alertsListMax); !ok {
+		return
+	}
+	rows, total := h.ev.AlertsPage(f)
+	writeJSON(w, http.StatusOK, map[string]any{"alerts": rows, "total": total, "next_offset": nextOffset(f.Offset, len(rows), total)})
+}
+
+// pageParams reads limit (1..max, default def) and offset (>= 0, default 0) of a list.
+func pageParams(w http.ResponseWriter, r *http.Request, def, maxLimit int) (limit, offset int, ok bool) {
+	q := r.URL.Query()
+	limit = def
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > alertsListMax {
-			writeError(w, invalidQuery("limit", "limit %q: want 1..%d", v, alertsListMax))
-			return
+		if err != nil || n < 1 || n > maxLimit {
+			writeError(w, invalidQuery("limit", "limit %q: want 1..%d", v, maxLimit))
+			return 0, 0, false
 		}
-		f.Limit = n
+		limit = n
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"alerts": h.ev.Alerts(f)})
+	if v := q.Get("offset"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			writeError(w, invalidQuery("offset", "offset %q: want a whole number, 0 or more", v))
+			return 0, 0, false
+		}
+		offset = n
+	}
+	return limit, offset, true
+}
+
+// nextOffset is the offset of the next page, nil on the last one.
+func nextOffset(offset, rows, total int) *int {
+	if offset+rows >= total || rows == 0 {
+		return nil
+	}
+	n := offset + rows
+	return &n
+}
+
+// paginate answers one page of a list as {name: rows, total, next_offset}.
+func paginate[T any](w http.ResponseWriter, r *http.Request, name string, all []T, def, maxLimit int) {
+	limit, offset, ok := pageParams(w, r, def, maxLimit)
+	if !ok {
+		return
+	}
+	rows := all[min(offset, len(all)):min(offset+limit, len(all))]
+	writeJSON(w, http.StatusOK, map[string]any{name: rows, "total": len(all), "next_offset": nextOffset(offset, len(rows), len(all))})
 }
 
 func (h *handlers) getAlert(w http.ResponseWriter, r *http.Request) {
@@ -231,8 +270,8 @@ func (h *handlers) createSubscription(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, createdSubscription{Subscription: s, Secret: secret})
 }
 
-func (h *handlers) listSubscriptions(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"subscriptions": h.dl.Subscriptions()})
+func (h *handlers) listSubscriptions(w http.ResponseWriter, r *http.Request) {
+	paginate(w, r, "subscriptions", h.dl.Subscriptions(), listPageDefault, listPageMax)
 }
 
 func (h *handlers) deleteSubscription(w http.ResponseWriter, r *http.Request) {
@@ -243,9 +282,15 @@ func (h *handlers) deleteSubscription(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (h *handlers) listDeadLetters(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"dead_letters": h.dl.DeadLetters()})
+func (h *handlers) listDeadLetters(w http.ResponseWriter, r *http.Request) {
+	paginate(w, r, "dead_letters", h.dl.DeadLetters(), listPageDefault, listPageMax)
 }
+
+// Pages of the subscriptions and dead letters: limit 1..listPageMax, default listPageDefault.
+const (
+	listPageDefault = 100
+	listPageMax     = 1000
+)
 
 func (h *handlers) redeliver(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")

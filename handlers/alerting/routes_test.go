@@ -1,6 +1,7 @@
 package alerting
 
 import (
+	"fmt"
 	"net/http"
 	"testing"
 
@@ -74,5 +75,70 @@ func TestRoutesTable(t *testing.T) {
 			assert.Equal(t, RoleCreditManager, rt.Role, rt.Method+" "+rt.Pattern)
 		}
 		mux.HandleFunc(rt.Method+" "+rt.Pattern, rt.Handler) // panics on a conflict
+	}
+}
+
+// TestListsPaginate: the alert, subscription and dead-letter lists answer pages of limit
+// from offset, with the total and the next page's offset (null on the last), and the pages
+// together are the whole list, in order, once each.
+func TestListsPaginate(t *testing.T) {
+	r := newRig(t, t.TempDir(), rigOptions{today: d("2024-03-01")})
+	raiseLimitAlerts(r, "P", 5) // P00..P04: five alerts, two of them resolved
+	var all struct {
+		Alerts     []Alert `json:"alerts"`
+		Total      int     `json:"total"`
+		NextOffset *int    `json:"next_offset"`
+	}
+	require.Equal(t, http.StatusOK, r.do("GET", "/v1/alerts", nil, &all))
+	require.Len(t, all.Alerts, 5)
+	assert.Equal(t, 5, all.Total)
+	assert.Nil(t, all.NextOffset)
+
+	var ids []string
+	for offset := 0; ; {
+		var page struct {
+			Alerts     []Alert `json:"alerts"`
+			Total      int     `json:"total"`
+			NextOffset *int    `json:"next_offset"`
+		}
+		require.Equal(t, http.StatusOK, r.do("GET", fmt.Sprintf("/v1/alerts?limit=2&offset=%d", offset), nil, &page))
+		assert.Equal(t, 5, page.Total)
+		for _, a := range page.Alerts {
+			ids = append(ids, a.AlertID)
+		}
+		if page.NextOffset == nil {
+			assert.Len(t, page.Alerts, 1, "5 = 2 + 2 + 1")
+			break
+		}
+		assert.Equal(t, offset+2, *page.NextOffset)
+		offset = *page.NextOffset
+	}
+	var want []string
+	for _, a := range all.Alerts {
+		want = append(want, a.AlertID)
+	}
+	assert.Equal(t, want, ids, "the pages make the whole list, newest first")
+
+	for i := range 3 {
+		require.Equal(t, http.StatusCreated, r.do("POST", "/v1/subscriptions", map[string]any{"channel": "sse",
+			"filter": map[string]any{"customer_ids": []string{fmt.Sprintf("P%02d", i)}}}, nil))
+	}
+	var subs struct {
+		Subscriptions []Subscription `json:"subscriptions"`
+		Total         int            `json:"total"`
+		NextOffset    *int           `json:"next_offset"`
+	}
+	require.Equal(t, http.StatusOK, r.do("GET", "/v1/subscriptions?limit=2&offset=1", nil, &subs))
+	assert.Len(t, subs.Subscriptions, 2)
+	assert.Equal(t, 3, subs.Total)
+	assert.Nil(t, subs.NextOffset)
+	require.Equal(t, http.StatusOK, r.do("GET", "/v1/subscriptions?offset=9", nil, &subs))
+	assert.Empty(t, subs.Subscriptions, "past the end: an empty page")
+
+	var e errorBody
+	for _, bad := range []string{"/v1/alerts?offset=-1", "/v1/alerts?offset=x", "/v1/subscriptions?limit=0",
+		"/v1/subscriptions?limit=1001", "/v1/dead-letters?offset=-3"} {
+		assert.Equal(t, http.StatusBadRequest, r.do("GET", bad, nil, &e), bad)
+		assert.Equal(t, "invalid_query", e.Error.Code, bad)
 	}
 }

@@ -211,18 +211,26 @@ type Filter struct {
 	Rule        string
 	MinSeverity signals.Severity
 	Limit       int // at most this many, newest first (0: alertsListMax)
+	Offset      int // skip this many first (pagination)
 }
 
 // alertsListMax bounds one listing.
 const alertsListMax = 1000
 
-// List returns the alerts that match f, newest first (by the position they were raised at).
+// List returns the alerts that match f, newest first (by the position they were raised at),
+// from f.Offset, at most f.Limit.
 func (b *Book) List(f Filter) []Alert {
+	rows, _ := b.Page(f)
+	return rows
+}
+
+// Page is List with the number of alerts that match f, whatever the page.
+func (b *Book) Page(f Filter) (rows []Alert, total int) {
 	limit := f.Limit
 	if limit <= 0 || limit > alertsListMax {
 		limit = alertsListMax
 	}
-	var out []Alert
+	var match []*Alert
 	for _, a := range b.alerts {
 		switch {
 		case f.Status == StatusOpen && a.Status == StatusResolved,
@@ -237,9 +245,9 @@ func (b *Book) List(f Filter) []Alert {
 				continue
 			}
 		}
-		out = append(out, a.clone())
+		match = append(match, a)
 	}
-	slices.SortFunc(out, func(x, y Alert) int {
+	slices.SortFunc(match, func(x, y *Alert) int {
 		if x.Position != y.Position {
 			if x.Position > y.Position {
 				return -1
@@ -248,8 +256,11 @@ func (b *Book) List(f Filter) []Alert {
 		}
 		return strings.Compare(x.AlertID, y.AlertID)
 	})
-	if len(out) > limit {
-		out = out[:limit]
+	total = len(match)
+	match = match[min(max(f.Offset, 0), total):min(max(f.Offset, 0)+limit, total)]
+	rows = make([]Alert, len(match))
+	for i, a := range match {
+		rows[i] = a.clone()
 	}
-	return out
+	return rows, total
 }

@@ -413,3 +413,40 @@ func TestAuthOff(t *testing.T) {
 	code, _ := r.errorCode(t)
 	assert.Equal(t, "route_not_found", code)
 }
+
+// GET /v1/tokens answers pages of limit from offset, in issue order, with the total and the
+// next page's offset; the pages together list every token once.
+func TestTokensPaginate(t *testing.T) {
+	h := newHarness(t)
+	for i := range 5 {
+		h.issue(auth.RoleReader, fmt.Sprintf("page-%d", i))
+	}
+	type page struct {
+		Tokens []struct {
+			Name string `json:"name"`
+		} `json:"tokens"`
+		Total      int  `json:"total"`
+		NextOffset *int `json:"next_offset"`
+	}
+	var names []string
+	for offset := 0; ; {
+		r := h.as(adminToken).get(fmt.Sprintf("/v1/tokens?limit=2&offset=%d", offset))
+		require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+		var p page
+		r.decode(t, &p)
+		assert.Equal(t, 5, p.Total)
+		for _, tk := range p.Tokens {
+			names = append(names, tk.Name)
+		}
+		if p.NextOffset == nil {
+			break
+		}
+		offset = *p.NextOffset
+	}
+	assert.Equal(t, []string{"page-0", "page-1", "page-2", "page-3", "page-4"}, names)
+	for _, bad := range []string{"/v1/tokens?limit=0", "/v1/tokens?limit=1001", "/v1/tokens?offset=-1"} {
+		r := h.as(adminToken).get(bad)
+		assert.Equal(t, http.StatusBadRequest, r.status, bad)
+		assert.Contains(t, string(r.body), `"invalid_query"`, bad)
+	}
+}

@@ -204,7 +204,13 @@ var operations = map[string]operation{
 		body:        object("role!", enum("what the token may do", rolesOf()...), "name!", schema{"type": "string", "pattern": `^[A-Za-z0-9._@:+-]{1,64}$`, "description": "unique among active tokens; the actor of the events it records"}),
 		example:     `{"role":"reader","name":"grafana"}`, success: http.StatusCreated, response: ref("IssuedToken"), errors: []int{400, 409, 413, 415}},
 	"GET /v1/tokens": {summary: "List the issued tokens, revoked ones included, without secrets", tag: "tokens",
-		success: http.StatusOK, response: object("tokens!", array(ref("Token"), "in issue order"))},
+		query: []param{
+			{"limit", "page size", schema{"type": "integer", "minimum": 1, "maximum": tokensLimitMax, "default": tokensLimitDefault}},
+			{"offset", "tokens to skip", schema{"type": "integer", "minimum": 0, "default": 0}}},
+		success: http.StatusOK, response: object("tokens!", array(ref("Token"), "in issue order"),
+			"total!", schema{"type": "integer", "description": "tokens in all pages"},
+			"next_offset!", schema{"type": []string{"integer", "null"}, "description": "offset of the next page; null on the last"}),
+		errors: []int{400}},
 	"DELETE /v1/tokens/{id}": {summary: "Revoke a token", tag: "tokens", pathExamples: map[string]string{"id": "tok_3Yd1fQq0kL2v9cXe"},
 		success: http.StatusOK, response: ref("Token"), errors: []int{400, 404, 409}},
 

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/encours/encours/domain"
@@ -92,8 +93,16 @@ func (a *api) handleIssueToken(w http.ResponseWriter, r *http.Request) {
 
 // tokenList is the answer of GET /v1/tokens.
 type tokenList struct {
-	Tokens []tokenView `json:"tokens"`
+	Tokens     []tokenView `json:"tokens"`
+	Total      int         `json:"total"`
+	NextOffset *int        `json:"next_offset"`
 }
+
+// Pages of GET /v1/tokens: limit 1..tokensLimitMax (default tokensLimitDefault), offset.
+const (
+	tokensLimitDefault = 100
+	tokensLimitMax     = 1000
+)
 
 // handleListTokens serves GET /v1/tokens: every issued token, revoked ones included, in
 // issue order, without secrets. The bootstrap admin token is configuration, not listed.
@@ -101,14 +110,36 @@ func (a *api) handleListTokens(w http.ResponseWriter, r *http.Request) {
 	if a.tokensOff(w, r) {
 		return
 	}
+	q := r.URL.Query()
+	limit, offset := tokensLimitDefault, 0
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > tokensLimitMax {
+			a.writeError(w, r, invalid(codeInvalidQuery, "limit", "limit %q: want 1..%d", clip(v), tokensLimitMax))
+			return
+		}
+		limit = n
+	}
+	if v := q.Get("offset"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			a.writeError(w, r, invalid(codeInvalidQuery, "offset", "offset %q: want a whole number, 0 or more", clip(v)))
+			return
+		}
+		offset = n
+	}
 	tokens, err := a.tokens.List(r.Context())
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
-	out := tokenList{Tokens: make([]tokenView, len(tokens))}
-	for i, t := range tokens {
+	page := tokens[min(offset, len(tokens)):min(offset+limit, len(tokens))]
+	out := tokenList{Tokens: make([]tokenView, len(page)), Total: len(tokens)}
+	for i, t := range page {
 		out.Tokens[i] = tokenViewOf(t)
+	}
+	if next := offset + len(page); len(page) > 0 && next < len(tokens) {
+		out.NextOffset = &next
 	}
 	writeJSON(w, http.StatusOK, out)
 }
