@@ -8,7 +8,7 @@ PKGS      := ./...
 # short settings.
 TESTFLAGS ?= -race -count=1 -timeout 20m
 
-.PHONY: all build run test lint bench fmt vet staticcheck deps-check clean
+.PHONY: all build run test lint bench bench-replay-10m fmt vet staticcheck deps-check clean
 
 all: build
 
@@ -45,9 +45,14 @@ vet:
 deps-check:
 	@./scripts/check-deps
 
-## bench: the benchmarks, each reporting its own figures (see README, "Performance").
+## bench: the benchmarks, each reporting its own figures (see README, "Performance"). The
+## replay benchmarks generate their 1M-event store once under the temp directory.
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 2s -count 3 ./eventstore/... ./projections/...
+
+## bench-replay-10m: replay and restart of a 10M-event store (~3.5 GB, generated once).
+bench-replay-10m:
+	$(GO) test -run '^$$' -bench 'Replay10M|Restart10M' -benchtime 1x -count 3 -timeout 2h ./projections/engine -replay.10m
 
 clean:
 	rm -rf $(BIN)
