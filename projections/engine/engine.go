@@ -196,6 +196,9 @@ func (e *Engine[P]) Run(ctx context.Context) error {
 	defer cancel()
 	sub, err := e.src.Subscribe(ctx, pos+1)
 	if err != nil {
+		if ctx.Err() != nil { // stopped during the catch-up or right after it: a clean stop
+			return e.stop(nil, caughtUp > 0)
+		}
 		return fmt.Errorf("engine %s: subscribe from %d: %w", e.cfg.Name, pos+1, err)
 	}
 	started := time.Now()
