@@ -8,7 +8,7 @@ PKGS      := ./...
 # short settings.
 TESTFLAGS ?= -race -count=1 -timeout 20m
 
-.PHONY: all build run test lint bench bench-micro fuzz fmt vet staticcheck deps-check clean
+.PHONY: all build run test lint bench bench-micro bench-replay-10m fuzz fmt vet staticcheck deps-check clean
 
 all: build
 
@@ -67,6 +67,7 @@ FUZZ_TARGETS := \
 	./domain:FuzzDecodeEvent \
 	./domain:FuzzDecodeCanonical \
 	./domain:FuzzParseDecimal \
+	./domain:FuzzDecodeFast \
 	./eventstore/embedded:FuzzRecordFraming \
 	./eventstore/embedded:FuzzRecordDecode \
 	./handlers/httpapi:FuzzWriteDecoders \
@@ -77,6 +78,10 @@ fuzz:
 		echo "== fuzz $${t#*:} in $${t%%:*} for $(FUZZTIME)"; \
 		$(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) "$${t%%:*}"; \
 	done
+
+## bench-replay-10m: replay and restart of a 10M-event store (~3.5 GB, generated once).
+bench-replay-10m:
+	$(GO) test -run '^$$' -bench 'Replay10M|Restart10M' -benchtime 1x -count 3 -timeout 2h ./projections/engine -replay.10m
 
 clean:
 	rm -rf $(BIN)

@@ -375,6 +375,14 @@ func DecodeEvent(typ string, schema uint16, data []byte) (Event, error) {
 	if schema != CurrentSchemaVersion {
 		return nil, Errorf(KindInvalid, CodeUnsupportedSchema, "event %s: schema version %d, this build reads %d", typ, schema, CurrentSchemaVersion)
 	}
+	if ev, ok := decodeFast(typ, data); ok {
+		return ev, nil
+	}
+	return decodeJSON(typ, mk, data)
+}
+
+// decodeJSON is DecodeEvent with encoding/json: every type, every form JSON allows.
+func decodeJSON(typ string, mk func() Event, data []byte) (Event, error) {
 	p := mk()
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()

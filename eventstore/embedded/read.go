@@ -32,6 +32,19 @@ func readLimit(limit int) int {
 // with Position >= fromPosition, in position order. It reads the records with one ReadAt per
 // segment and checks each one's CRC, hash and link to the one before.
 func (s *Store) ReadAll(ctx context.Context, fromPosition uint64, limit int) ([]domain.Envelope, error) {
+	return s.readAll(ctx, fromPosition, limit, true)
+}
+
+// ReadAllUnhashed is ReadAll without recomputing each record's SHA-256: it checks each
+// record's CRC-32C, position and link (prev_hash equals the stored hash of the record before)
+// and returns the stored hashes. Open checked every record's hash, and a record changed since
+// fails its CRC, so a projection catching up can skip the hashing (its cost bounds a
+// verified replay); Verify and ReadAll still recompute every hash.
+func (s *Store) ReadAllUnhashed(ctx context.Context, fromPosition uint64, limit int) ([]domain.Envelope, error) {
+	return s.readAll(ctx, fromPosition, limit, false)
+}
+
+func (s *Store) readAll(ctx context.Context, fromPosition uint64, limit int, hashed bool) ([]domain.Envelope, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -44,7 +57,7 @@ func (s *Store) ReadAll(ctx context.Context, fromPosition uint64, limit int) ([]
 	s.mu.RLock()
 	spans := s.spansFrom(fromPosition, limit)
 	s.mu.RUnlock()
-	return s.readSpans(spans, true)
+	return s.readSpans(spans, true, hashed)
 }
 
 // spansFrom returns the spans of up to limit positions from from. The caller holds mu.
@@ -122,7 +135,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, fromVersion uint6
 		}
 	}
 	s.mu.RUnlock()
-	return s.readSpans(spans, false)
+	return s.readSpans(spans, false, true)
 }
 
 var readHashers = sync.Pool{New: func() any { return sha256.New() }}
@@ -131,7 +144,8 @@ var readHashers = sync.Pool{New: func() any { return sha256.New() }}
 // A CRC mismatch is damage since Open (ErrCorrupt); a CRC-valid record with a wrong hash,
 // position or link was written wrong, which is a broken invariant (Open checked every
 // record, the writer writes only checked ones).
-func (s *Store) readSpans(spans []span, linked bool) ([]domain.Envelope, error) {
+// hashed false skips recomputing the hashes (ReadAllUnhashed).
+func (s *Store) readSpans(spans []span, linked, hashed bool) ([]domain.Envelope, error) {
 	n := 0
 	for _, sp := range spans {
 		n += len(sp.offs) - 1
@@ -139,8 +153,11 @@ func (s *Store) readSpans(spans []span, linked bool) ([]domain.Envelope, error) 
 	if n == 0 {
 		return []domain.Envelope{}, nil
 	}
-	h := readHashers.Get().(hash.Hash)
-	defer readHashers.Put(h)
+	var h hash.Hash
+	if hashed {
+		h = readHashers.Get().(hash.Hash)
+		defer readHashers.Put(h)
+	}
 	out := make([]domain.Envelope, n)
 	j := 0
 	for _, sp := range spans {

@@ -107,13 +107,16 @@ func (h recordHeader) lenValid() bool {
 // decodePayload decodes a record's payload (whose CRC the caller checked) into e, including
 // its stored hash, and checks that hash against the bytes with h (domain.ChainHash, without
 // its allocation): a CRC-valid record whose hash does not match was written wrong, which is
-// corruption, never a tear.
+// corruption, never a tear. A nil h skips the check (ReadAllUnhashed).
 func decodePayload(h hash.Hash, payload []byte, e *domain.Envelope) error {
 	canon := payload[:len(payload)-hashBytes]
 	if err := domain.DecodeCanonical(canon, e); err != nil {
 		return err
 	}
 	copy(e.Hash[:], payload[len(canon):])
+	if h == nil {
+		return nil // ReadAllUnhashed: the CRC covered the stored hash
+	}
 	var got domain.Hash
 	h.Reset()
 	h.Write(e.PrevHash[:])

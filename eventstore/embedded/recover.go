@@ -251,7 +251,9 @@ func (sc *scanner) commit(seg *segment) error {
 	si := res.streams[stream]
 	if si == nil {
 		si = &streamIndex{}
-		res.streams[stream] = si
+		// The decoded strings of a record share one allocation (domain.DecodeCanonical):
+		// the index keeps its own copy of the name, not the record's whole block.
+		res.streams[strings.Clone(stream)] = si
 	}
 	ids := make([]string, 0, len(sc.pending))
 	for i := range sc.pending {
@@ -276,7 +278,7 @@ func (sc *scanner) commit(seg *segment) error {
 		}
 		si.positions = append(si.positions, e.Position)
 		seg.offsets = append(seg.offsets, uint32(p.off))
-		ids = append(ids, e.EventID)
+		ids = append(ids, strings.Clone(e.EventID))
 	}
 	last := &sc.pending[len(sc.pending)-1].e
 	if key != "" {

@@ -73,6 +73,11 @@ type Config[P Projection] struct {
 	// SnapshotEveryDefault, SnapshotIntervalDefault); one is always written on a clean stop.
 	SnapshotEvery    int
 	SnapshotInterval time.Duration
+	// SkipChainVerification lets the catch-up read of a store that offers it (the embedded
+	// store's Scan) skip recomputing each record's SHA-256: Open has already checked every
+	// record's hash and link, and the CRC-32C of each record is still checked as it is read.
+	// The link between consecutive events (prev_hash) is checked either way.
+	SkipChainVerification bool
 	// Logger receives start, rebuild and snapshot notes. Default: discard.
 	Logger *slog.Logger
 }
@@ -174,16 +179,30 @@ func (e *Engine[P]) Run(ctx context.Context) error {
 	}
 	pos := e.position.Load()
 	e.log.Info("projection starting", "position", pos, "head", head.Position)
-	e.markReady(pos, head.Position)
+	caughtUp := uint64(0)
+	if pos < head.Position {
+		n, err := e.catchUp(ctx, pos, head.Position)
+		if err != nil {
+			return err
+		}
+		pos, caughtUp = e.position.Load(), n
+	}
+	if e.markReady(pos, head.Position) && caughtUp >= uint64(e.cfg.SnapshotEvery) {
+		e.snapshot() // after Ready: the catch-up's work is kept, readers need not wait for it
+		caughtUp = 0
+	}
 
 	ctx, cancel := context.WithCancel(ctx) // ends the subscription when Run returns, whyever
 	defer cancel()
 	sub, err := e.src.Subscribe(ctx, pos+1)
 	if err != nil {
+		if ctx.Err() != nil { // stopped during the catch-up or right after it: a clean stop
+			return e.stop(nil, caughtUp > 0)
+		}
 		return fmt.Errorf("engine %s: subscribe from %d: %w", e.cfg.Name, pos+1, err)
 	}
 	started := time.Now()
-	lastSnapshot, sinceSnapshot := time.Now(), 0
+	lastSnapshot, sinceSnapshot := time.Now(), int(caughtUp)
 	tick := time.NewTicker(e.cfg.SnapshotInterval)
 	defer tick.Stop()
 	batch := make([]domain.Envelope, 0, applyBatchMax)
@@ -208,7 +227,7 @@ func (e *Engine[P]) Run(ctx context.Context) error {
 					break drain
 				}
 			}
-			n, err := e.applyBatch(batch)
+			n, err := e.applyBatch(batch, nil)
 			sinceSnapshot += n
 			if err != nil {
 				if sinceSnapshot > 0 {
@@ -256,10 +275,12 @@ func (e *Engine[P]) markReady(pos, head uint64) bool {
 }
 
 // applyBatch applies envelopes in position order under one write lock; it checks that they
-// follow each other (position and hash chain) and returns how many were applied.
-func (e *Engine[P]) applyBatch(batch []domain.Envelope) (int, error) {
+// follow each other (position and hash chain) and returns how many were applied. evs, when
+// not nil, holds the envelopes' decoded events (nil where not decoded) for a DecodedApplier.
+func (e *Engine[P]) applyBatch(batch []domain.Envelope, evs []domain.Event) (int, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	da, _ := any(e.p).(DecodedApplier)
 	n := 0
 	for i := range batch {
 		env := &batch[i]
@@ -273,7 +294,13 @@ func (e *Engine[P]) applyBatch(batch []domain.Envelope) (int, error) {
 		if pos > 0 && env.PrevHash != e.p.Hash() {
 			return n, fmt.Errorf("engine %s: position %d prev_hash %s, previous hash %s: %w", e.cfg.Name, env.Position, env.PrevHash, e.p.Hash(), ErrChain)
 		}
-		if err := e.p.Apply(*env); err != nil {
+		var err error
+		if da != nil && evs != nil && evs[i] != nil {
+			err = da.ApplyDecoded(*env, evs[i])
+		} else {
+			err = e.p.Apply(*env)
+		}
+		if err != nil {
 			e.log.Error("projection stopped on an event it cannot apply", "position", env.Position, "type", env.Type, "stream", env.Stream, "err", err)
 			return n, fmt.Errorf("engine %s: %w", e.cfg.Name, err)
 		}

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -201,10 +202,20 @@ func TestEngineRestart(t *testing.T) {
 	}
 }
 
-// faultySource wraps a store's subscription to repeat or drop envelopes, or break the chain.
+// faultySource wraps a store's subscription and reads (the engine's catch-up) to repeat or
+// drop envelopes, or break the chain.
 type faultySource struct {
 	*memStore
 	mangle func(e domain.Envelope) []domain.Envelope
+}
+
+func (f faultySource) ReadAll(ctx context.Context, from uint64, limit int) ([]domain.Envelope, error) {
+	envs, err := f.memStore.ReadAll(ctx, from, limit)
+	var out []domain.Envelope
+	for _, e := range envs {
+		out = append(out, f.mangle(e)...)
+	}
+	return out, err
 }
 
 func (f faultySource) Subscribe(ctx context.Context, from uint64) (eventstore.Subscription, error) {
@@ -249,32 +260,46 @@ func TestEngineSubscriptionFaults(t *testing.T) {
 		}, ErrChain},
 	}
 	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			s := newMemStore()
-			defer s.Close()
-			fillCustomers(t, s, 0, 5, 3)
-			eng := NewLedgerEngine(faultySource{s, tc.mangle}, t.TempDir(), Config[*ledger.Model]{})
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			done := make(chan error, 1)
-			go func() { done <- eng.Run(ctx) }() // ends on error or cancel
-			if tc.wantErr == nil {
-				waitPosition(t, eng, head(t, s))
-				cancel()
-				require.NoError(t, <-done)
-				assert.Equal(t, head(t, s), eng.Stats().EventsApplied)
-				return
-			}
-			select {
-			case err := <-done:
-				require.ErrorIs(t, err, tc.wantErr)
-			case <-time.After(10 * time.Second):
-				t.Fatal("engine did not stop on the fault")
-			}
-			assert.Equal(t, uint64(9), eng.Position(), "stops after the last good envelope")
-			assert.Equal(t, uint64(9), eng.Stats().LastSnapshotAtPos, "and checkpoints it")
-		})
+		// caught up: the events are in the store before Run (read by the catch-up);
+		// live: they arrive after Ready (through the subscription).
+		for _, live := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/live=%t", tc.name, live), func(t *testing.T) {
+				testSubscriptionFault(t, tc.mangle, tc.wantErr, live)
+			})
+		}
 	}
+}
+
+func testSubscriptionFault(t *testing.T, mangle func(e domain.Envelope) []domain.Envelope, wantErr error, live bool) {
+	s := newMemStore()
+	defer s.Close()
+	if !live {
+		fillCustomers(t, s, 0, 5, 3)
+	}
+	eng := NewLedgerEngine(faultySource{s, mangle}, t.TempDir(), Config[*ledger.Model]{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- eng.Run(ctx) }() // ends on error or cancel
+	if live {
+		require.Eventually(t, eng.Ready, 5*time.Second, time.Millisecond, "waiting for Ready")
+		fillCustomers(t, s, 0, 5, 3)
+	}
+	if wantErr == nil {
+		waitPosition(t, eng, head(t, s))
+		cancel()
+		require.NoError(t, <-done)
+		assert.Equal(t, head(t, s), eng.Stats().EventsApplied)
+		return
+	}
+	select {
+	case err := <-done:
+		require.ErrorIs(t, err, wantErr)
+	case <-time.After(10 * time.Second):
+		t.Fatal("engine did not stop on the fault")
+	}
+	assert.Equal(t, uint64(9), eng.Position(), "stops after the last good envelope")
+	assert.Equal(t, uint64(9), eng.Stats().LastSnapshotAtPos, "and checkpoints it")
 }
 
 // TestEngineStopsOnAnInconsistentEvent: an event the ledger cannot apply stops the engine

@@ -68,6 +68,7 @@ func TestApplyRefusesInconsistentEvents(t *testing.T) {
 		{"allocation to an unknown invoice", "A", domain.PaymentReceived{PaymentID: "P2", Amount: eur(10_00), ReceivedOn: d("2024-01-11"),
 			Allocations: []domain.Allocation{{InvoiceID: "NOPE", Amount: eur(10_00)}}, Unallocated: eur(0)}},
 		{"payment amounts that do not add up", "A", domain.PaymentReceived{PaymentID: "P2", Amount: eur(10_00), ReceivedOn: d("2024-01-11"), Unallocated: eur(5_00)}},
+		{"an invoice issued twice", "A", domain.InvoiceIssued{InvoiceID: "I1", Number: "I1", Amount: eur(1), IssueDate: d("2024-01-02"), DueDate: d("2024-02-01")}},
 		{"a payment received twice", "A", domain.PaymentReceived{PaymentID: "P1", Amount: eur(10_00), ReceivedOn: d("2024-01-11"), Unallocated: eur(10_00)}},
 		{"an event for an unregistered customer", "B", domain.InvoiceIssued{InvoiceID: "I9", Number: "I9", Amount: eur(1), IssueDate: d("2024-01-02"), DueDate: d("2024-02-01")}},
 		{"another currency", "A", domain.InvoiceIssued{InvoiceID: "I9", Number: "I9", Amount: domain.Money{Minor: 1, Ccy: "USD"}, IssueDate: d("2024-01-02"), DueDate: d("2024-02-01")}},
@@ -89,6 +90,9 @@ func TestApplyRefusesInconsistentEvents(t *testing.T) {
 			assert.Equal(t, before, dump(m), "the model changed")
 			assert.Equal(t, uint64(3), m.Position())
 			require.NoError(t, m.check())
+			for i, v := range m.invoices {
+				assert.Equal(t, int32(i), m.invoiceIndex[docKey{v.cust, string(v.id)}], "index of invoice %s", v.id)
+			}
 		})
 	}
 }
@@ -298,4 +302,26 @@ func TestSnapshotRejectsDamage(t *testing.T) {
 	require.NoError(t, err)
 	_, err = r.MarshalBinary()
 	require.Error(t, err, "a replayed model is not snapshotted")
+}
+
+// TestApplyDecodedEqualsApply: the engine's catch-up decodes events on another core and calls
+// ApplyDecoded; the model must be the one Apply builds, byte for byte in its snapshot.
+func TestApplyDecodedEqualsApply(t *testing.T) {
+	l := benchLog(t, 50, 6)
+	a, b := New(), New()
+	for _, e := range l.envs {
+		require.NoError(t, a.Apply(e))
+		ev, err := domain.DecodeEvent(e.Type, e.SchemaVersion, e.Data)
+		require.NoError(t, err)
+		require.NoError(t, b.ApplyDecoded(e, ev))
+		require.NoError(t, b.ApplyDecoded(e, ev), "idempotent by position")
+	}
+	sa, err := a.MarshalBinary()
+	require.NoError(t, err)
+	sb, err := b.MarshalBinary()
+	require.NoError(t, err)
+	assert.Equal(t, sa, sb)
+	last := l.envs[len(l.envs)-1]
+	last.Position += 2
+	require.ErrorIs(t, b.ApplyDecoded(last, nil), ErrGap)
 }

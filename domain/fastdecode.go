@@ -1,0 +1,276 @@
+package domain
+
+import "time"
+
+// A decoder without reflection for the events a replay meets most (InvoiceIssued,
+// PaymentReceived, CustomerRegistered), used by DecodeEvent before encoding/json.
+//
+// It reads only the exact bytes EncodeEvent (json.Marshal) writes for them: the struct's
+// fields in declaration order, no white space, strings without escapes and in ASCII,
+// integers without leading zeros. Anything else (another order, an escape, an unknown
+// field, a null date, a value the strict parsers refuse) makes it give up, and DecodeEvent
+// decodes the same bytes with encoding/json as before, errors included. So the result is
+// always what encoding/json gives, only faster (FuzzDecodeFast checks exactly that), and the
+// stored bytes, hence the hash chain, are unchanged: JSON stays the record's format.
+
+// decodeFast decodes data of an event of type typ at the current schema version, or says it
+// cannot (ok false) and the caller must use encoding/json.
+func decodeFast(typ string, data []byte) (ev Event, ok bool) {
+	s := jscan{b: data, ok: true}
+	switch typ {
+	case TypeInvoiceIssued:
+		var e InvoiceIssued
+		s.lit(`{"invoice_id":`)
+		id := s.raw()
+		e.InvoiceID = InvoiceID(id)
+		s.lit(`,"number":`)
+		e.Number = s.strSame(id, string(e.InvoiceID))
+		s.lit(`,"amount":`)
+		e.Amount = s.money()
+		s.lit(`,"issue_date":`)
+		e.IssueDate = s.date()
+		s.lit(`,"due_date":`)
+		e.DueDate = s.date()
+		if s.opt(`,"terms":`) {
+			e.Terms = s.str()
+		}
+		s.lit(`}`)
+		ev = e
+	case TypePaymentReceived:
+		var e PaymentReceived
+		s.lit(`{"payment_id":`)
+		e.PaymentID = PaymentID(s.str())
+		s.lit(`,"amount":`)
+		e.Amount = s.money()
+		s.lit(`,"received_on":`)
+		e.ReceivedOn = s.date()
+		s.lit(`,"allocations":`)
+		e.Allocations = s.allocations()
+		s.lit(`,"unallocated":`)
+		e.Unallocated = s.money()
+		if s.opt(`,"reference":`) {
+			e.Reference = s.str()
+		}
+		s.lit(`}`)
+		ev = e
+	case TypeCustomerRegistered:
+		var e CustomerRegistered
+		s.lit(`{"customer_id":`)
+		e.CustomerID = CustomerID(s.str())
+		s.lit(`,"name":`)
+		e.Name = s.str()
+		s.lit(`,"country":`)
+		e.Country = s.str()
+		if s.opt(`,"sector":`) {
+			e.Sector = s.str()
+		}
+		if s.opt(`,"segment":`) {
+			e.Segment = s.str()
+		}
+		s.lit(`,"currency":`)
+		e.Currency = s.currency()
+		s.lit(`,"terms":`)
+		e.Terms = s.terms()
+		s.lit(`,"credit_limit":`)
+		e.CreditLimit = s.money()
+		s.lit(`,"registered_on":`)
+		e.RegisteredOn = s.date()
+		s.lit(`}`)
+		ev = e
+	default:
+		return nil, false
+	}
+	if !s.ok || s.i != len(s.b) {
+		return nil, false
+	}
+	return ev, true
+}
+
+// jscan reads the bytes json.Marshal writes; ok turns false at the first thing it does not
+// expect, and every later call is then a no-op.
+type jscan struct {
+	b  []byte
+	i  int
+	ok bool
+}
+
+func (s *jscan) lit(l string) {
+	if s.ok && !s.opt(l) {
+		s.ok = false
+	}
+}
+
+// opt consumes l if it comes next.
+func (s *jscan) opt(l string) bool {
+	if !s.ok || len(s.b)-s.i < len(l) || string(s.b[s.i:s.i+len(l)]) != l {
+		return false
+	}
+	s.i += len(l)
+	return true
+}
+
+// raw reads a JSON string without escapes, in ASCII, and returns its bytes (aliasing b).
+func (s *jscan) raw() []byte {
+	if !s.ok || s.i >= len(s.b) || s.b[s.i] != '"' {
+		s.ok = false
+		return nil
+	}
+	for j := s.i + 1; j < len(s.b); j++ {
+		switch c := s.b[j]; {
+		case c == '"':
+			v := s.b[s.i+1 : j]
+			s.i = j + 1
+			return v
+		case c == '\\' || c < 0x20 || c >= 0x80:
+			s.ok = false // an escape, an invalid control byte or UTF-8: encoding/json decides
+			return nil
+		}
+	}
+	s.ok = false
+	return nil
+}
+
+func (s *jscan) str() string { return string(s.raw()) }
+
+// strSame is str, sharing prev's bytes when the value equals prevRaw (an invoice number equal
+// to its id, as in most imports).
+func (s *jscan) strSame(prevRaw []byte, prev string) string {
+	v := s.raw()
+	if string(v) == string(prevRaw) {
+		return prev
+	}
+	return string(v)
+}
+
+// currency reads a currency code without allocating for the common ones.
+func (s *jscan) currency() Currency {
+	v := s.raw()
+	switch string(v) {
+	case "":
+		return ""
+	case "EUR":
+		return "EUR"
+	case "USD":
+		return "USD"
+	case "GBP":
+		return "GBP"
+	case "CHF":
+		return "CHF"
+	}
+	return Currency(v)
+}
+
+// int reads a JSON integer as json.Marshal writes an int64 (no leading zero, no exponent, no
+// fraction), of at most 18 digits so it cannot overflow.
+func (s *jscan) int() int64 {
+	if !s.ok {
+		return 0
+	}
+	j, neg := s.i, false
+	if j < len(s.b) && s.b[j] == '-' {
+		neg = true
+		j++
+	}
+	start := j
+	var v int64
+	for j < len(s.b) && s.b[j] >= '0' && s.b[j] <= '9' {
+		v = v*10 + int64(s.b[j]-'0')
+		j++
+	}
+	n := j - start
+	if n == 0 || n > 18 || (n > 1 && s.b[start] == '0') || (neg && v == 0) {
+		s.ok = false
+		return 0
+	}
+	if j < len(s.b) && (s.b[j] == '.' || s.b[j] == 'e' || s.b[j] == 'E') {
+		s.ok = false
+		return 0
+	}
+	s.i = j
+	if neg {
+		v = -v
+	}
+	return v
+}
+
+func (s *jscan) money() Money {
+	s.lit(`{"amount":`)
+	v := s.int()
+	s.lit(`,"currency":`)
+	c := s.currency()
+	s.lit(`}`)
+	return Money{Minor: v, Ccy: c}
+}
+
+// date reads "YYYY-MM-DD" as ParseDate does; a null or an invalid date is left to
+// encoding/json (and Date.UnmarshalJSON), which says why.
+func (s *jscan) date() Date {
+	v := s.raw()
+	if !s.ok || len(v) != 10 || v[4] != '-' || v[7] != '-' {
+		s.ok = false
+		return Date{}
+	}
+	y, ok1 := digits(v[0:4])
+	m, ok2 := digits(v[5:7])
+	d, ok3 := digits(v[8:10])
+	if !ok1 || !ok2 || !ok3 {
+		s.ok = false
+		return Date{}
+	}
+	out, err := DateOf(y, time.Month(m), d)
+	if err != nil {
+		s.ok = false
+		return Date{}
+	}
+	return out
+}
+
+func digits(b []byte) (int, bool) {
+	n := 0
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, true
+}
+
+func (s *jscan) terms() Terms {
+	v := s.raw()
+	if !s.ok {
+		return Terms{}
+	}
+	t, err := ParseTerms(string(v))
+	if err != nil {
+		s.ok = false
+		return Terms{}
+	}
+	return t
+}
+
+// allocations reads null (nil), [] (empty, as encoding/json makes it) or a list.
+func (s *jscan) allocations() []Allocation {
+	if s.opt(`null`) {
+		return nil
+	}
+	s.lit(`[`)
+	out := []Allocation{}
+	if s.opt(`]`) {
+		return out
+	}
+	for s.ok {
+		var a Allocation
+		s.lit(`{"invoice_id":`)
+		a.InvoiceID = InvoiceID(s.str())
+		s.lit(`,"amount":`)
+		a.Amount = s.money()
+		s.lit(`}`)
+		out = append(out, a)
+		if !s.opt(`,`) {
+			break
+		}
+	}
+	s.lit(`]`)
+	return out
+}

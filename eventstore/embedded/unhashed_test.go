@@ -1,0 +1,50 @@
+package embedded
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/encours/encours/eventstore"
+)
+
+// TestReadAllUnhashed: it returns what ReadAll returns (stored hashes included), from any
+// position and with any limit, and a record damaged after Open still fails its CRC.
+func TestReadAllUnhashed(t *testing.T) {
+	dir := t.TempDir()
+	_, events, locs := fillStore(t, dir, 8<<10, []int{3, 1, 7, 2, 5, 1, 4})
+	s, err := Open(dir, Options{})
+	require.NoError(t, err)
+	defer s.Close()
+	ctx := context.Background()
+	for from := uint64(1); from <= uint64(len(events))+1; from++ {
+		for _, limit := range []int{0, 1, 3, 100} {
+			want, err := s.ReadAll(ctx, from, limit)
+			require.NoError(t, err)
+			got, err := s.ReadAllUnhashed(ctx, from, limit)
+			require.NoError(t, err)
+			assert.Equal(t, want, got, "from %d, limit %d", from, limit)
+		}
+	}
+	all, err := s.ReadAllUnhashed(ctx, 1, 0)
+	require.NoError(t, err)
+	assert.Equal(t, events, all)
+
+	loc := locs[5] // flip a bit of position 5's event data behind the open store's back
+	path := filepath.Join(dir, loc.seg)
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	b[loc.end-hashBytes-2] ^= 0x10
+	require.NoError(t, os.WriteFile(path, b, 0o644))
+	_, err = s.ReadAllUnhashed(ctx, 1, 0)
+	var ce *CorruptError
+	require.True(t, errors.As(err, &ce), "got %v", err)
+	assert.True(t, errors.Is(err, eventstore.ErrCorrupt))
+	assert.Equal(t, uint64(5), ce.Position)
+	assert.Equal(t, "CRC mismatch", ce.Reason)
+}
