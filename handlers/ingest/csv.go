@@ -188,7 +188,9 @@ func csvError(row int, err error) error {
 		}
 		return &RowError{Row: pe.StartLine, Code: code, Reason: pe.Err.Error()}
 	}
-	return &RowError{Row: row, Code: "malformed_csv", Reason: err.Error()}
+	// Not the file's fault: the source failed (a client gone mid-upload, a body above its
+	// limit, a disk error). The import stops with it rather than reporting a row.
+	return fmt.Errorf("read row %d: %w", row, err)
 }
 
 // recordKey derives the idempotency key of a command from its content: re-importing the

@@ -46,6 +46,8 @@ type HTTP struct {
 	actorOf func(*http.Request) string
 	log     *slog.Logger
 	tempDir string
+	// bodyBytesMax bounds a body (importBodyBytesMax; tests lower it).
+	bodyBytesMax int64
 }
 
 // NewHTTP returns the import route over l. actorOf names the request's caller (recorded on
@@ -58,7 +60,7 @@ func NewHTTP(l Ledger, actorOf func(*http.Request) string, logger *slog.Logger, 
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &HTTP{l: l, actorOf: actorOf, log: logger, tempDir: tempDir}
+	return &HTTP{l: l, actorOf: actorOf, log: logger, tempDir: tempDir, bodyBytesMax: importBodyBytesMax}
 }
 
 // Routes lists the import route.
@@ -115,7 +117,7 @@ func (h *HTTP) importCSV(w http.ResponseWriter, r *http.Request) {
 	rc := http.NewResponseController(w)
 	_ = rc.SetReadDeadline(time.Now().Add(importTimeout))
 	_ = rc.SetWriteDeadline(time.Now().Add(importTimeout))
-	body := http.MaxBytesReader(w, r.Body, importBodyBytesMax)
+	body := http.MaxBytesReader(w, r.Body, h.bodyBytesMax)
 	open := func() (io.ReadCloser, error) { return body, nil }
 	rep, err := Run(r.Context(), h.l, open, f, opts)
 	var tooLarge *http.MaxBytesError
@@ -135,10 +137,10 @@ func (h *HTTP) importCSV(w http.ResponseWriter, r *http.Request) {
 		}
 		writeJSON(w, http.StatusUnprocessableEntity, ans)
 	case errors.As(err, &tooLarge):
-		h.refuse(w, http.StatusRequestEntityTooLarge, codeBodyTooLarge, "", fmt.Sprintf("body above %d bytes; split the file", importBodyBytesMax))
+		h.refuse(w, http.StatusRequestEntityTooLarge, codeBodyTooLarge, "", fmt.Sprintf("body above %d bytes; split the file", h.bodyBytesMax))
 	case errors.Is(err, context.Canceled):
 		h.refuse(w, 499, "canceled", "", "request canceled")
-	case rep.Rows == 0 && !errors.Is(err, context.DeadlineExceeded) && isBodyError(err):
+	case isBodyError(err):
 		h.refuse(w, http.StatusBadRequest, codeBodyUnreadable, "", "the body could not be read")
 	default:
 		h.log.Error("import failed", slog.String("correlation_id", w.Header().Get("X-Correlation-Id")), slog.String("error", err.Error()))

@@ -83,7 +83,8 @@ func TestHTTPImport(t *testing.T) {
 // TestHTTPImportRefusesRequests: the request's own mistakes, each with its status and code.
 func TestHTTPImportRefusesRequests(t *testing.T) {
 	svc, st := newLedger(t)
-	h := NewHTTP(svc, func(*http.Request) string { return "erp" }, nil, t.TempDir()).Routes()[0].Handler
+	h := NewHTTP(svc, func(*http.Request) string { return "erp" }, nil, t.TempDir())
+	h.bodyBytesMax = 4096
 	for _, tc := range []struct {
 		name, query, contentType, body string
 		status                         int
@@ -95,10 +96,11 @@ func TestHTTPImportRefusesRequests(t *testing.T) {
 		{"bad dry_run", "?dry_run=maybe", "text/csv", genericHeader, http.StatusBadRequest, codeInvalidQuery, "dry_run"},
 		{"bad continue", "?continue=2", "text/csv", genericHeader, http.StatusBadRequest, codeInvalidQuery, "continue"},
 		{"empty body", "", "text/csv", "", http.StatusUnprocessableEntity, CodeImportRejected, ""},
+		{"body above the limit", "", "text/csv", genericHeader + strings.Repeat("ACME,Acme SAS,FR,EUR,F1,F-1,2026-01-05,2026-02-04,1250.00,2026-02-10,,no\n", 100), http.StatusRequestEntityTooLarge, codeBodyTooLarge, ""},
 		{"ibm file as generic", "", "text/csv", "countryCode,customerID\n", http.StatusUnprocessableEntity, CodeImportRejected, "customer_id"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			rec, ans := postImport(t, h, tc.query, tc.contentType, tc.body)
+			rec, ans := postImport(t, h.Routes()[0].Handler, tc.query, tc.contentType, tc.body)
 			assert.Equal(t, tc.status, rec.Code, rec.Body.String())
 			require.NotNil(t, ans.Error)
 			assert.Equal(t, tc.code, ans.Error.Code)
