@@ -75,23 +75,10 @@ func writeGenericSample(w io.Writer, rows int, seed uint64) error {
 	return bw.Flush()
 }
 
-var sampleFiles sync.Map // rows -> path, generated once per process
-
-// sampleFile generates (once) the file of rows rows in a directory that outlives one
-// benchmark run of the process.
+// sampleFile generates the file of rows rows in the benchmark's temporary directory.
 func sampleFile(b *testing.B, rows int) (string, int64) {
 	b.Helper()
-	if p, ok := sampleFiles.Load(rows); ok {
-		st, err := os.Stat(p.(string))
-		if err == nil {
-			return p.(string), st.Size()
-		}
-	}
-	dir, err := os.MkdirTemp("", "encours-bench-import-*")
-	if err != nil {
-		b.Fatal(err)
-	}
-	path := filepath.Join(dir, "ledger-"+strconv.Itoa(rows)+".csv")
+	path := filepath.Join(b.TempDir(), "ledger-"+strconv.Itoa(rows)+".csv")
 	f, err := os.Create(path)
 	if err != nil {
 		b.Fatal(err)
@@ -102,7 +89,6 @@ func sampleFile(b *testing.B, rows int) (string, int64) {
 	if err := f.Close(); err != nil {
 		b.Fatal(err)
 	}
-	sampleFiles.Store(rows, path)
 	st, err := os.Stat(path)
 	if err != nil {
 		b.Fatal(err)
