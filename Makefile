@@ -46,8 +46,12 @@ deps-check:
 	@./scripts/check-deps
 
 ## bench: the benchmarks, each reporting its own figures (see README, "Performance").
+## IMPORT_ROWS sizes the CSV import benchmark (README, "Importing a ledger"): 10000000 for
+## the 10M figure.
+IMPORT_ROWS ?= 1000000
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 2s -count 3 ./eventstore/... ./projections/...
+	$(GO) test -run '^$$' -bench Import -benchtime 1x ./handlers/ingest/ -args -import.rows $(IMPORT_ROWS)
 
 clean:
 	rm -rf $(BIN)
