@@ -170,3 +170,21 @@ func TestParseMappingRefuses(t *testing.T) {
 	_, err := ParseMapping(io.LimitReader(strings.NewReader(strings.Repeat("#", mappingBytesMax+10)), mappingBytesMax+10))
 	require.Error(t, err)
 }
+
+// TestReaderRowsMax: the limit counts data rows, the header excluded: a file of exactly the
+// limit is read whole, one more row is refused.
+func TestReaderRowsMax(t *testing.T) {
+	row := "ACME,,FR,EUR,F%d,F-%d,2026-01-05,2026-02-04,1.00,,,\n"
+	body := genericHeader + fmt.Sprintf(row, 1, 1) + fmt.Sprintf(row, 2, 2) + fmt.Sprintf(row, 3, 3)
+	r, err := NewReader(strings.NewReader(body), Formats["generic"])
+	require.NoError(t, err)
+	r.rowsMax = 2
+	for range 2 {
+		_, err := r.Next()
+		require.NoError(t, err)
+	}
+	_, err = r.Next()
+	var re *RowError
+	require.ErrorAs(t, err, &re)
+	assert.Equal(t, RowError{Row: 4, Code: "too_many_rows", Reason: "more than 2 rows; split the file"}, *re)
+}

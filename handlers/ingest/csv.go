@@ -18,7 +18,7 @@ import (
 
 // Limits on an import (style §8: every input has a named bound).
 const (
-	importRowsMax    = 10_000_000 // rows per file; more is refused (a split file is easy, a runaway one is not)
+	importRowsMax    = 10_000_000 // data rows per file; more is refused (a split file is easy, a runaway one is not)
 	fieldBytesMax    = 1 << 10    // one CSV field
 	columnsMax       = 64
 	rowErrorsListMax = 1000 // errors kept for a report; the count goes on
@@ -66,10 +66,12 @@ var Formats = map[string]Format{
 // Reader streams Records from a CSV file: memory stays bounded by one row whatever the file
 // size. It accepts a UTF-8 BOM, CRLF line ends and quoted fields with newlines.
 type Reader struct {
-	format Format
-	cr     *csv.Reader
-	cols   map[string]int
-	row    int
+	format  Format
+	cr      *csv.Reader
+	cols    map[string]int
+	row     int
+	records int // data rows read, the header excluded
+	rowsMax int // importRowsMax; tests lower it
 }
 
 // NewReader reads the header and checks it against the format.
@@ -107,7 +109,7 @@ func NewReader(r io.Reader, f Format) (*Reader, error) {
 			return nil, &RowError{Row: 1, Field: want, Code: "missing_column", Reason: fmt.Sprintf("the %s format needs a %q column", f.Name(), want)}
 		}
 	}
-	return &Reader{format: f, cr: cr, cols: cols, row: 1}, nil
+	return &Reader{format: f, cr: cr, cols: cols, row: 1, rowsMax: importRowsMax}, nil
 }
 
 // Next returns the records of the next row, io.EOF after the last, or a *RowError for a bad
@@ -144,8 +146,9 @@ func (r *Reader) next() (fields []string, cmds []domain.Command, err error) {
 	if line, _ := r.cr.FieldPos(0); line > 0 {
 		r.row = line // physical line of the row's start, so quoted newlines keep numbers honest
 	}
-	if r.row > importRowsMax {
-		return fields, nil, &RowError{Row: r.row, Code: "too_many_rows", Reason: fmt.Sprintf("more than %d rows; split the file", importRowsMax)}
+	r.records++
+	if r.records > r.rowsMax {
+		return fields, nil, &RowError{Row: r.row, Code: "too_many_rows", Reason: fmt.Sprintf("more than %d rows; split the file", r.rowsMax)}
 	}
 	for i, v := range fields {
 		if !utf8.ValidString(v) {
