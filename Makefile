@@ -51,6 +51,9 @@ deps-check:
 ## table with each target, writes bench/results.json and its plots, stops PostgreSQL.
 ## BENCHFLAGS=-quick for a run under a minute; see `go run ./cmd/encours bench -h`.
 BENCHFLAGS ?=
+## IMPORT_ROWS sizes the CSV import benchmark of `make bench-micro` (README, "Importing a
+## ledger"): 10000000 for the 10M figure.
+IMPORT_ROWS ?= 1000000
 bench:
 	@out=$$(./scripts/postgres up) || exit 1; echo "$$out"; eval "$$(echo "$$out" | grep '^export ')"; \
 	$(GO) run ./cmd/encours bench -out bench $(BENCHFLAGS); rc=$$?; \
@@ -59,6 +62,7 @@ bench:
 ## bench-micro: the packages' own Go benchmarks, each reporting its own figures.
 bench-micro:
 	$(GO) test -run '^$$' -bench . -benchtime 2s -count 3 ./eventstore/... ./projections/...
+	$(GO) test -run '^$$' -bench Import -benchtime 1x ./handlers/ingest/ -args -import.rows $(IMPORT_ROWS)
 
 ## fuzz: every fuzz target of the repository for FUZZTIME each (one `go test -fuzz` per
 ## target, as Go requires). New inputs that fail land in the package's testdata/fuzz.

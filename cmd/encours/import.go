@@ -32,7 +32,7 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fs := flag.NewFlagSet("encours import", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: encours import --file F [--format generic|ibm-ar] [--data DIR] [--dry-run] [--continue [--rejects R.csv]]\n\n"+
+		fmt.Fprintf(stderr, "usage: encours import --file F [--format generic|ibm-ar] [--mapping M.yaml] [--data DIR] [--dry-run] [--continue [--rejects R.csv]]\n\n"+
 			"Reads every row first and refuses the whole file when one row is bad, naming its row\n"+
 			"and field; then appends. Importing the same rows again appends nothing.\n"+
 			"Exit 0 on success, 2 on bad input, 1 on a failure while running.\n\n")
@@ -41,6 +41,7 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	data := fs.String("data", "./data", "directory of the embedded event store (the daemon must be stopped)")
 	file := fs.String("file", "", "the CSV file to import")
 	format := fs.String("format", "generic", "the file's layout: generic or ibm-ar")
+	mapping := fs.String("mapping", "", "YAML mapping the file's columns, date format and amount scale onto the generic format")
 	dryRun := fs.Bool("dry-run", false, "validate every row and report; append nothing")
 	cont := fs.Bool("continue", false, "append the customers whose rows are all valid; report the rest")
 	rejectsPath := fs.String("rejects", "", "with --continue: write the refused rows' errors to this CSV")
@@ -52,6 +53,23 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if !ok {
 		fmt.Fprintf(stderr, "encours import: unknown --format %q (want generic or ibm-ar)\n", *format)
 		return exitUsage
+	}
+	if *mapping != "" {
+		if *format != "generic" {
+			fmt.Fprintln(stderr, "encours import: --mapping applies to --format generic only")
+			return exitUsage
+		}
+		mf, err := os.Open(*mapping)
+		if err != nil {
+			fmt.Fprintf(stderr, "encours import: %v\n", err)
+			return exitUsage
+		}
+		f, err = ingest.ParseMapping(mf)
+		_ = mf.Close()
+		if err != nil {
+			fmt.Fprintf(stderr, "encours import: %s: %v\n", *mapping, err)
+			return exitUsage
+		}
 	}
 	if *file == "" {
 		fmt.Fprintln(stderr, "encours import: --file is required")
@@ -85,7 +103,7 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return countingReader{fh, &read}, nil
 	}
 	prog := newProgress(stderr, info.Size(), &read)
-	opts := ingest.Options{DryRun: *dryRun, Continue: *cont, Actor: *actor, Progress: prog.report}
+	opts := ingest.Options{DryRun: *dryRun, Continue: *cont, Actor: *actor, Progress: prog.report, SizeHint: info.Size()}
 	if *rejectsPath != "" {
 		rf, err := os.Create(*rejectsPath)
 		if err != nil {
@@ -122,8 +140,8 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if rep.DryRun {
 		verb = "checked (dry run, nothing appended)"
 	}
-	fmt.Fprintf(stdout, "%s %s: %d rows, %d commands; %d appended, %d already present, %d skipped, %d rows refused\n",
-		*file, verb, rep.Rows, rep.Commands, rep.Appended, rep.AlreadyPresent, rep.Skipped, rep.RejectedRows)
+	fmt.Fprintf(stdout, "%s %s: %d rows, %d customers, %d commands; %d events appended in %d batches, %d rows already present, %d skipped, %d rows refused\n",
+		*file, verb, rep.Rows, rep.Customers, rep.Commands, rep.Appended, rep.Batches, rep.AlreadyPresent, rep.Skipped, rep.RejectedRows)
 	if rep.RejectedRows > 0 {
 		return exitUsage
 	}
@@ -163,10 +181,12 @@ func newProgress(w io.Writer, size int64, read *atomic.Int64) *progress {
 }
 
 func (p *progress) report(pr ingest.Progress) {
-	done := p.read.Load()
 	frac := 1.0
-	if p.size > 0 {
-		frac = min(1, float64(done)/float64(p.size)) // display only, never a ledger figure
+	switch {
+	case pr.Total > 0:
+		frac = min(1, float64(pr.Rows)/float64(pr.Total)) // display only, never a ledger figure
+	case p.size > 0:
+		frac = min(1, float64(p.read.Load())/float64(p.size))
 	}
 	rate := 0.0
 	if s := pr.Elapsed.Seconds(); s > 0 {

@@ -384,6 +384,7 @@ func serve(ctx context.Context, logger *slog.Logger, cfg config, stdout io.Write
 		opts.Extra = append(opts.Extra, httpapi.Extra{Pattern: r.Pattern, Permission: r.Permission, Handler: r.Handler,
 			Summary: r.Summary, Tag: "reports", Query: r.Query, PathExamples: r.PathExamples})
 	}
+	opts.Extra = append(opts.Extra, importRoutes(svc, logger)...)
 	// Alerts (design §Flow, steps 5–6): the evaluator follows the log and appends AlertRaised
 	// and AlertResolved; the delivery follows the alert events to webhooks and SSE clients.
 	today := func() domain.Date { return command.Today(cfg.clock) }

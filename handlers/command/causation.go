@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/encours/encours/domain"
+	"github.com/encours/encours/eventstore"
 )
 
 // corrected names the earlier event a compensating event corrects (design §Events: "a
@@ -77,4 +78,22 @@ func (s *Service) causations(ctx context.Context, stream string, events []domain
 		}
 	}
 	return out, nil
+}
+
+// linkWithinRequest sets the causation_id of a compensating event whose corrected event is
+// earlier in the same append (a bulk import's batch may hold an invoice and its write-off):
+// the stream read by causations could not see it. The latest earlier match wins, as there.
+func linkWithinRequest(req *eventstore.AppendRequest, events []domain.Event) {
+	for i, e := range events {
+		typ, id, ok := corrected(e)
+		if !ok {
+			continue
+		}
+		for j := i - 1; j >= 0; j-- {
+			if req.Events[j].Type == typ && documentID(events[j]) == id {
+				req.Events[i].CausationID = req.Events[j].EventID
+				break
+			}
+		}
+	}
 }

@@ -56,3 +56,30 @@ func TestCorrectionsNameTheCorrectedEvent(t *testing.T) {
 		})
 	}
 }
+
+// Goal: a bulk append (AppendDecided, the importer's path) links corrections too: to an
+// event already in the stream, and to one earlier in the same batch, which the stream read
+// cannot see. Method: an invoice I1 is in the stream; one batch issues I2 and writes it off,
+// and writes I1 off.
+func TestAppendDecidedLinksCorrections(t *testing.T) {
+	store := newMemStore()
+	s := newTestService(t, store)
+	ctx := context.Background()
+	meta := Meta{Actor: "import", CausationID: "file-cause"}
+	mustExecute(t, s, registerCmd("C1", 1_000_000), meta)
+	inv := mustExecute(t, s, invoiceCmd("C1", "I1", 50_000), meta)
+	on := domain.MustDate("2026-03-01")
+	events := []domain.Event{
+		domain.InvoiceIssued{InvoiceID: "I2", Number: "I2", Amount: eur(10_000), IssueDate: on, DueDate: on.AddDays(30)},
+		domain.InvoiceWrittenOff{InvoiceID: "I2", Amount: eur(10_000), WrittenOffOn: on, Reason: "insolvent"},
+		domain.InvoiceWrittenOff{InvoiceID: "I1", Amount: eur(50_000), WrittenOffOn: on, Reason: "insolvent"},
+	}
+	res, err := s.AppendDecided(ctx, "C1", inv.StreamVersion, events, meta)
+	require.NoError(t, err)
+	envs, err := store.ReadStream(ctx, res.Stream, inv.StreamVersion+1, 3)
+	require.NoError(t, err)
+	require.Len(t, envs, 3)
+	assert.Equal(t, "file-cause", envs[0].CausationID, "an invoice corrects nothing")
+	assert.Equal(t, envs[0].EventID, envs[1].CausationID, "the write-off names I2, issued earlier in the batch")
+	assert.Equal(t, inv.EventIDs[0], envs[2].CausationID, "the write-off names I1, in the stream")
+}

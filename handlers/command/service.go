@@ -229,6 +229,7 @@ func (s *Service) decideAppend(ctx context.Context, id domain.CustomerID, cmd do
 		if err != nil {
 			return Result{}, err
 		}
+		linkWithinRequest(&req, events)
 		res, err := s.store.Append(ctx, req)
 		switch {
 		case err == nil && res.Replayed:

@@ -18,7 +18,7 @@ import (
 
 // Limits on an import (style §8: every input has a named bound).
 const (
-	importRowsMax    = 10_000_000 // rows per file; more is refused (a split file is easy, a runaway one is not)
+	importRowsMax    = 10_000_000 // data rows per file; more is refused (a split file is easy, a runaway one is not)
 	fieldBytesMax    = 1 << 10    // one CSV field
 	columnsMax       = 64
 	rowErrorsListMax = 1000 // errors kept for a report; the count goes on
@@ -26,10 +26,10 @@ const (
 
 // RowError names the row (1-based, header is row 1) and field of a refused input line.
 type RowError struct {
-	Row    int
-	Field  string
-	Code   string
-	Reason string
+	Row    int    `json:"row"`
+	Field  string `json:"field,omitempty"`
+	Code   string `json:"code"`
+	Reason string `json:"reason"`
 }
 
 func (e *RowError) Error() string {
@@ -66,10 +66,12 @@ var Formats = map[string]Format{
 // Reader streams Records from a CSV file: memory stays bounded by one row whatever the file
 // size. It accepts a UTF-8 BOM, CRLF line ends and quoted fields with newlines.
 type Reader struct {
-	format Format
-	cr     *csv.Reader
-	cols   map[string]int
-	row    int
+	format  Format
+	cr      *csv.Reader
+	cols    map[string]int
+	row     int
+	records int // data rows read, the header excluded
+	rowsMax int // importRowsMax; tests lower it
 }
 
 // NewReader reads the header and checks it against the format.
@@ -107,44 +109,13 @@ func NewReader(r io.Reader, f Format) (*Reader, error) {
 			return nil, &RowError{Row: 1, Field: want, Code: "missing_column", Reason: fmt.Sprintf("the %s format needs a %q column", f.Name(), want)}
 		}
 	}
-	return &Reader{format: f, cr: cr, cols: cols, row: 1}, nil
+	return &Reader{format: f, cr: cr, cols: cols, row: 1, rowsMax: importRowsMax}, nil
 }
 
 // Next returns the records of the next row, io.EOF after the last, or a *RowError for a bad
 // row (the reader can go on to the next row after a *RowError).
 func (r *Reader) Next() ([]Record, error) {
-	fields, err := r.cr.Read()
-	if errors.Is(err, io.EOF) {
-		return nil, io.EOF
-	}
-	r.row++
-	if err != nil {
-		// FieldPos is only defined for a record Read returned; a parse error names its own
-		// line (csvError).
-		return nil, csvError(r.row, err)
-	}
-	if line, _ := r.cr.FieldPos(0); line > 0 {
-		r.row = line // physical line of the row's start, so quoted newlines keep numbers honest
-	}
-	if r.row > importRowsMax {
-		return nil, &RowError{Row: r.row, Code: "too_many_rows", Reason: fmt.Sprintf("more than %d rows; split the file", importRowsMax)}
-	}
-	for i, v := range fields {
-		if !utf8.ValidString(v) {
-			return nil, &RowError{Row: r.row, Field: r.colName(i), Code: "invalid_utf8", Reason: "not valid UTF-8"}
-		}
-		if len(v) > fieldBytesMax {
-			return nil, &RowError{Row: r.row, Field: r.colName(i), Code: "field_too_long", Reason: fmt.Sprintf("%d bytes, at most %d", len(v), fieldBytesMax)}
-		}
-	}
-	get := func(col string) string {
-		i, ok := r.cols[col]
-		if !ok {
-			return ""
-		}
-		return strings.TrimSpace(fields[i])
-	}
-	cmds, err := r.format.Map(r.row, get)
+	_, cmds, err := r.next()
 	if err != nil {
 		return nil, err
 	}
@@ -153,6 +124,53 @@ func (r *Reader) Next() ([]Record, error) {
 		recs[i] = Record{Row: r.row, Key: recordKey(r.format.Name(), c), Command: c}
 	}
 	return recs, nil
+}
+
+// Row is the number (a physical line, 1-based) of the row Next or next last read.
+func (r *Reader) Row() int { return r.row }
+
+// next reads one row: its raw fields (valid until the next call), the commands the format
+// maps it to, and a *RowError for a bad row. fields is set whenever the CSV line parsed,
+// even when its content is refused, so that the caller can tell whose row it was.
+func (r *Reader) next() (fields []string, cmds []domain.Command, err error) {
+	fields, err = r.cr.Read()
+	if errors.Is(err, io.EOF) {
+		return nil, nil, io.EOF
+	}
+	r.row++
+	if err != nil {
+		// FieldPos is only defined for a record Read returned; a parse error names its own
+		// line (csvError).
+		return nil, nil, csvError(r.row, err)
+	}
+	if line, _ := r.cr.FieldPos(0); line > 0 {
+		r.row = line // physical line of the row's start, so quoted newlines keep numbers honest
+	}
+	r.records++
+	if r.records > r.rowsMax {
+		return fields, nil, &RowError{Row: r.row, Code: "too_many_rows", Reason: fmt.Sprintf("more than %d rows; split the file", r.rowsMax)}
+	}
+	for i, v := range fields {
+		if !utf8.ValidString(v) {
+			return fields, nil, &RowError{Row: r.row, Field: r.colName(i), Code: "invalid_utf8", Reason: "not valid UTF-8"}
+		}
+		if len(v) > fieldBytesMax {
+			return fields, nil, &RowError{Row: r.row, Field: r.colName(i), Code: "field_too_long", Reason: fmt.Sprintf("%d bytes, at most %d", len(v), fieldBytesMax)}
+		}
+	}
+	cmds, err = r.format.Map(r.row, r.getter(fields))
+	return fields, cmds, err
+}
+
+// getter reads a row's fields by column name, trimmed.
+func (r *Reader) getter(fields []string) func(col string) string {
+	return func(col string) string {
+		i, ok := r.cols[col]
+		if !ok || i >= len(fields) {
+			return ""
+		}
+		return strings.TrimSpace(fields[i])
+	}
 }
 
 func (r *Reader) colName(i int) string {
@@ -173,7 +191,9 @@ func csvError(row int, err error) error {
 		}
 		return &RowError{Row: pe.StartLine, Code: code, Reason: pe.Err.Error()}
 	}
-	return &RowError{Row: row, Code: "malformed_csv", Reason: err.Error()}
+	// Not the file's fault: the source failed (a client gone mid-upload, a body above its
+	// limit, a disk error). The import stops with it rather than reporting a row.
+	return fmt.Errorf("read row %d: %w", row, err)
 }
 
 // recordKey derives the idempotency key of a command from its content: re-importing the

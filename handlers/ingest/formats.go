@@ -1,42 +1,97 @@
 package ingest
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/encours/encours/domain"
 )
 
 // genericFormat is one row per invoice, as most ERPs export an open-items or invoice
 // register, with an optional settlement. Amounts are decimals in major units ("1250.00"),
-// dates YYYY-MM-DD. Documented in the README ("Importing a ledger").
+// dates YYYY-MM-DD. Documented in the README ("Importing a ledger"). A Mapping (--mapping
+// mapping.yaml) renames its columns and changes its date layout and amount scale; the zero
+// value is the layout below.
 //
 //	required: customer_id, invoice_id, issue_date, due_date, amount, currency
 //	optional: customer_name, country, segment, sector, terms_days, credit_limit,
 //	          invoice_number (default: invoice_id), disputed (yes/no), paid_date, paid_amount
-type genericFormat struct{}
+type genericFormat struct {
+	cols        map[string]string // generic field -> the file's column; absent: same name
+	dateLayout  string            // Go layout of dates; "": YYYY-MM-DD
+	amountScale int               // decimal places implied in the file's amounts (0: "1250.00")
+}
 
 func (genericFormat) Name() string { return "generic" }
 
-func (genericFormat) Columns() []string {
-	return []string{"customer_id", "invoice_id", "issue_date", "due_date", "amount", "currency"}
+// genericRequired are the generic layout's required fields.
+var genericRequired = []string{"customer_id", "invoice_id", "issue_date", "due_date", "amount", "currency"}
+
+// col is the file's column holding a generic field.
+func (g genericFormat) col(field string) string {
+	if c, ok := g.cols[field]; ok {
+		return c
+	}
+	return field
 }
 
-func (genericFormat) Map(row int, get func(string) string) ([]domain.Command, error) {
+func (g genericFormat) Columns() []string {
+	out := make([]string, len(genericRequired))
+	for i, f := range genericRequired {
+		out[i] = g.col(f)
+	}
+	return out
+}
+
+func (g genericFormat) parseDate(s string) (domain.Date, error) {
+	if g.dateLayout == "" {
+		return domain.ParseDate(s)
+	}
+	t, err := time.Parse(g.dateLayout, s)
+	if err != nil {
+		return domain.Date{}, domain.Errorf(domain.KindInvalid, domain.CodeInvalidDate, "date %q: want the layout %s", s, g.dateLayout)
+	}
+	return domain.DateOf(t.Year(), t.Month(), t.Day())
+}
+
+func (g genericFormat) money(row int, field, s string, ccy domain.Currency) (domain.Money, error) {
+	m, err := money(row, g.col(field), s, ccy)
+	if err != nil || g.amountScale == 0 {
+		return m, err
+	}
+	div := int64(1)
+	for range g.amountScale {
+		div *= 10
+	}
+	if m.Minor%div != 0 {
+		return domain.Money{}, &RowError{Row: row, Field: g.col(field), Code: domain.CodeInvalidField,
+			Reason: fmt.Sprintf("amount %s with amount_scale %d is finer than %s's minor unit", s, g.amountScale, ccy)}
+	}
+	m.Minor /= div
+	if m.Minor == 0 {
+		return domain.Money{}, &RowError{Row: row, Field: g.col(field), Code: domain.CodeAmountNotPositive, Reason: "amount " + s + " must be positive"}
+	}
+	return m, nil
+}
+
+func (g genericFormat) Map(row int, getCol func(string) string) ([]domain.Command, error) {
+	get := func(field string) string { return getCol(g.col(field)) }
 	ccy, err := domain.ParseCurrency(get("currency"))
 	if err != nil {
-		return nil, fieldError(row, "currency", err)
+		return nil, fieldError(row, g.col("currency"), err)
 	}
 	cust := domain.CustomerID(get("customer_id"))
-	issue, err := requiredDate(row, "issue_date", get("issue_date"), domain.ParseDate)
+	issue, err := requiredDate(row, g.col("issue_date"), get("issue_date"), g.parseDate)
 	if err != nil {
 		return nil, err
 	}
-	due, err := requiredDate(row, "due_date", get("due_date"), domain.ParseDate)
+	due, err := requiredDate(row, g.col("due_date"), get("due_date"), g.parseDate)
 	if err != nil {
 		return nil, err
 	}
-	amount, err := money(row, "amount", get("amount"), ccy)
+	amount, err := g.money(row, "amount", get("amount"), ccy)
 	if err != nil {
 		return nil, err
 	}
@@ -44,7 +99,7 @@ func (genericFormat) Map(row int, get func(string) string) ([]domain.Command, er
 	if s := get("terms_days"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 0 || n > 365 {
-			return nil, &RowError{Row: row, Field: "terms_days", Code: domain.CodeInvalidTerms, Reason: "want a whole number of days, 0 to 365"}
+			return nil, &RowError{Row: row, Field: g.col("terms_days"), Code: domain.CodeInvalidTerms, Reason: "want a whole number of days, 0 to 365"}
 		}
 		terms = domain.Net(n)
 	} else if terms.Days < 0 {
@@ -52,7 +107,7 @@ func (genericFormat) Map(row int, get func(string) string) ([]domain.Command, er
 	}
 	limit := domain.Zero(ccy)
 	if s := get("credit_limit"); s != "" {
-		if limit, err = money(row, "credit_limit", s, ccy); err != nil {
+		if limit, err = g.money(row, "credit_limit", s, ccy); err != nil {
 			return nil, err
 		}
 	}
@@ -74,7 +129,7 @@ func (genericFormat) Map(row int, get func(string) string) ([]domain.Command, er
 			Segment: get("segment"), Currency: ccy, Terms: terms, CreditLimit: limit, On: issue},
 		domain.IssueInvoice{CustomerID: cust, InvoiceID: inv, Number: number, Amount: amount, IssueDate: issue, DueDate: due},
 	}
-	disputed, err := yesNo(row, "disputed", get("disputed"))
+	disputed, err := yesNo(row, g.col("disputed"), get("disputed"))
 	if err != nil {
 		return nil, err
 	}
@@ -82,13 +137,13 @@ func (genericFormat) Map(row int, get func(string) string) ([]domain.Command, er
 		cmds = append(cmds, domain.DisputeInvoice{CustomerID: cust, InvoiceID: inv, On: issue, Reason: "imported as disputed"})
 	}
 	if s := get("paid_date"); s != "" {
-		paid, err := requiredDate(row, "paid_date", s, domain.ParseDate)
+		paid, err := requiredDate(row, g.col("paid_date"), s, g.parseDate)
 		if err != nil {
 			return nil, err
 		}
 		paidAmount := amount
 		if s := get("paid_amount"); s != "" {
-			if paidAmount, err = money(row, "paid_amount", s, ccy); err != nil {
+			if paidAmount, err = g.money(row, "paid_amount", s, ccy); err != nil {
 				return nil, err
 			}
 		}
@@ -138,11 +193,11 @@ var genericColumns = map[string]string{
 }
 
 // Column names the file column behind a domain error's field.
-func (genericFormat) Column(field string) string {
+func (g genericFormat) Column(field string) string {
 	if c, ok := genericColumns[field]; ok {
-		return c
+		field = c
 	}
-	return field
+	return g.col(field)
 }
 
 func (ibmFormat) Columns() []string {

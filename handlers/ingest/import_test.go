@@ -113,7 +113,8 @@ const genericHeader = "customer_id,customer_name,country,currency,invoice_id,inv
 
 // TestImportRefusesBadRows is the catalogue of malformed input: each file has one bad row
 // (or a bad header) among good ones; the import names the row and the field and appends
-// nothing at all.
+// nothing at all. BOM, CRLF and quoted newlines are accepted (TestImportAcceptsBOMCRLFAndQuotes)
+// and must not shift the row a refusal names.
 func TestImportRefusesBadRows(t *testing.T) {
 	good := "ACME,Acme SAS,FR,EUR,F1,F-1,2026-01-05,2026-02-04,1250.00,,,no\n"
 	cases := []struct {
@@ -154,8 +155,22 @@ func TestImportRefusesBadRows(t *testing.T) {
 		{"row after a quoted newline keeps its physical line", "generic", genericHeader + "ACME,\"Acme\nSAS\",FR,EUR,F2,F-2,2026-02-01,2026-03-03,1.00,,,\n", 2, "customer_name", domain.CodeInvalidField},
 		{"ibm: US date expected", "ibm-ar", "countryCode,customerID,invoiceNumber,InvoiceDate,DueDate,InvoiceAmount,Disputed,SettledDate\n391,0379-NEVHP,0000611365,2013-01-02,2/1/2013,55.94,No,1/15/2013\n", 2, "InvoiceDate", domain.CodeInvalidDate},
 		{"ibm: unknown country code", "ibm-ar", "countryCode,customerID,invoiceNumber,InvoiceDate,DueDate,InvoiceAmount,Disputed,SettledDate\n999,0379-NEVHP,0000611365,1/2/2013,2/1/2013,55.94,No,1/15/2013\n", 2, "countryCode", domain.CodeInvalidField},
+		{"BOM only", "generic", "\xEF\xBB\xBF", 1, "", "empty_file"},
+		{"BOM then a bad row", "generic", "\xEF\xBB\xBF" + genericHeader + good + "ACME,,FR,EUR,F2,F-2,2026-02-01,2026-03-03,-1.00,,,\n", 3, "amount", domain.CodeAmountNotPositive},
+		{"CRLF then a bad row", "generic", strings.ReplaceAll(genericHeader+good+good+"ACME,,FR,EUR,F3,F-3,2026-02-01,2026-03-03,1.00,2026-01-01,,\n", "\n", "\r\n"), 3, "invoice_id", domain.CodeDuplicateInvoice},
+		{"bad row after a quoted newline", "generic", "customer_id,invoice_id,issue_date,due_date,amount,currency,paid_date,note\n" + "ACME,F1,2026-01-05,2026-02-04,1.00,EUR,,\"two\nlines\"\n" + "ACME,F2,2026-02-01,2026-03-03,1.00,EUR,2026-01-15,x\n", 4, "paid_date", domain.CodeDateBeforeIssue},
+		{"invalid UTF-8 in the header", "generic", "customer_id,invoice_id,issue_date,due_date,amount,currency,n\xff\n", 1, "", "invalid_utf8"},
+		{"duplicate invoice id across customers", "generic", genericHeader + good + "BETA,,FR,EUR,F1,F-9,2026-02-01,2026-03-03,1.00,,,\n", 3, "invoice_id", domain.CodeDuplicateInvoice},
+		{"zero paid amount", "generic", genericHeader + good + "ACME,,FR,EUR,F2,F-2,2026-02-01,2026-03-03,1.00,2026-02-15,0,\n", 3, "paid_amount", domain.CodeAmountNotPositive},
+		{"overflowing credit limit", "generic", "customer_id,invoice_id,issue_date,due_date,amount,currency,credit_limit\nACME,F1,2026-02-01,2026-03-03,1.00,EUR,92233720368547758.08\n", 2, "credit_limit", domain.CodeAmountOverflow},
+		{"bad terms", "generic", "customer_id,invoice_id,issue_date,due_date,amount,currency,terms_days\nACME,F1,2026-02-01,2026-03-03,1.00,EUR,thirty\n", 2, "terms_days", domain.CodeInvalidTerms},
+		{"bad paid date", "generic", genericHeader + good + "ACME,,FR,EUR,F2,F-2,2026-02-01,2026-03-03,1.00,15/02/2026,,\n", 3, "paid_date", domain.CodeInvalidDate},
+		{"ibm: negative amount", "ibm-ar", "countryCode,customerID,invoiceNumber,InvoiceDate,DueDate,InvoiceAmount,Disputed,SettledDate\n391,0379-NEVHP,0000611365,1/2/2013,2/1/2013,-55.94,No,1/15/2013\n", 2, "InvoiceAmount", domain.CodeAmountNotPositive},
+		{"ibm: due before issue", "ibm-ar", "countryCode,customerID,invoiceNumber,InvoiceDate,DueDate,InvoiceAmount,Disputed,SettledDate\n391,0379-NEVHP,0000611365,1/2/2013,1/1/2013,55.94,No,1/15/2013\n", 2, "DueDate", domain.CodeDueBeforeIssue},
+		{"ibm: duplicate invoice number", "ibm-ar", "countryCode,customerID,invoiceNumber,InvoiceDate,DueDate,InvoiceAmount,Disputed,SettledDate\n391,0379-NEVHP,0000611365,1/2/2013,2/1/2013,55.94,No,1/15/2013\n391,0379-NEVHP,0000611365,1/3/2013,2/2/2013,5.94,No,1/15/2013\n", 3, "invoiceNumber", domain.CodeDuplicateInvoice},
 		{"ibm: settled before issued", "ibm-ar", "countryCode,customerID,invoiceNumber,InvoiceDate,DueDate,InvoiceAmount,Disputed,SettledDate\n391,0379-NEVHP,0000611365,1/2/2013,2/1/2013,55.94,No,1/1/2013\n", 2, "SettledDate", domain.CodeDateBeforeIssue},
 	}
+	require.GreaterOrEqual(t, len(cases), 25, "the issue asks for at least 25 malformed inputs")
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()

@@ -5,24 +5,31 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/encours/encours/domain"
+	"github.com/encours/encours/eventstore"
 	"github.com/encours/encours/handlers/command"
 )
 
-// Ledger is what the importer needs of the write side.
+// Ledger is what the importer needs of the write side (the command service).
 type Ledger interface {
-	// Execute decides and appends one command (the command service).
+	// Execute decides and appends one command (the Applier).
 	Execute(ctx context.Context, cmd domain.Command, meta command.Meta) (command.Result, error)
 	// CustomerState returns the current state of a customer as a copy the caller owns (an
-	// unregistered customer when the log has none), to validate rows against the log.
+	// unregistered customer when the log has none), to decide rows against the log.
 	CustomerState(ctx context.Context, id domain.CustomerID) (*domain.Customer, error)
-	// KeyUsed reports whether an idempotency key was already used: its row was imported.
+	// KeyUsed reports whether an idempotency key was already used: its rows were imported.
 	KeyUsed(ctx context.Context, key string) (bool, error)
+	// InvoiceCustomer and PaymentCustomer name the customer an id already belongs to in the
+	// log: an id is unique across customers.
+	InvoiceCustomer(ctx context.Context, id domain.InvoiceID) (domain.CustomerID, bool, error)
+	PaymentCustomer(ctx context.Context, id domain.PaymentID) (domain.CustomerID, bool, error)
+	// AppendDecided appends events decided in memory against a customer's state at version,
+	// in one append with an idempotency key (the bulk path).
+	AppendDecided(ctx context.Context, id domain.CustomerID, version uint64, events []domain.Event, meta command.Meta) (eventstore.AppendResult, error)
 }
 
 // Options tune one import.
@@ -32,151 +39,41 @@ type Options struct {
 	Actor    string
 	// Progress, when set, is called every progressEvery rows and once at the end of each pass.
 	Progress func(Progress)
-	// Rejects, when set with Continue, receives one CSV line per rejected row.
+	// Rejects, when set, receives every rejected row (in the order they are found, which
+	// is not always the file's).
 	Rejects func(RowError)
+	// SizeHint is the file's size in bytes when known (0: unknown). It sets how many
+	// partitions the rows are spread over, so that each holds about partitionBytes.
+	SizeHint int64
+	// TempDir holds the partition files while the import runs ("": the system's).
+	TempDir string
 }
 
 // Progress is reported while an import runs.
 type Progress struct {
-	Pass    string // "validate" or "append"
-	Rows    int
+	Pass    string // "read", "validate" or "append"
+	Rows    int    // rows done in this pass
+	Total   int    // rows in the file, once the read pass is over (0 before)
 	Elapsed time.Duration
 }
 
 // Report says what an import did.
 type Report struct {
 	Rows              int        `json:"rows"`
+	Customers         int        `json:"customers"`
 	Commands          int        `json:"commands"`
-	Appended          int        `json:"appended"`           // commands that appended events
-	AlreadyPresent    int        `json:"already_present"`    // commands whose idempotency key had been used: nothing appended
+	Appended          int        `json:"events_appended"`    // events appended (one per command)
+	Batches           int        `json:"batches"`            // appends made, up to eventstore.AppendEventsMax events each
+	AlreadyPresent    int        `json:"already_present"`    // rows whose batch had been appended before: nothing appended
 	Skipped           int        `json:"skipped"`            // customers already registered, rows of rejected customers
 	RejectedRows      int        `json:"rejected_rows"`      // rows refused
 	RejectedCustomers int        `json:"rejected_customers"` // customers held back under --continue
-	Errors            []RowError `json:"errors,omitempty"`   // the first rowErrorsListMax refusals
+	Errors            []RowError `json:"rejects,omitempty"`  // the refusals of the first rowErrorsListMax rows, in row order
 	DryRun            bool       `json:"dry_run"`
 }
 
 // ErrRejected is returned (wrapped) when rows were refused and nothing was appended.
 var ErrRejected = errors.New("import refused")
-
-const progressEvery = 10_000
-
-// Run imports the CSV that open returns, in two passes over it: the first decodes every row
-// and decides every command against an in-memory copy of the customers' state (nothing is
-// appended), the second appends through the command service with each command's
-// idempotency key. A file with a bad row appends nothing unless opts.Continue is set.
-func Run(ctx context.Context, l Ledger, open func() (io.ReadCloser, error), f Format, opts Options) (Report, error) {
-	if l == nil || open == nil || f == nil {
-		panic("ingest: Run needs a ledger, a file and a format")
-	}
-	rep := Report{DryRun: opts.DryRun}
-	rejected, err := validate(ctx, l, open, f, opts, &rep)
-	if err != nil {
-		return rep, err
-	}
-	if rep.RejectedRows > 0 && !opts.Continue {
-		return rep, fmt.Errorf("%w: %d of %d rows are invalid, nothing was appended", ErrRejected, rep.RejectedRows, rep.Rows)
-	}
-	if opts.DryRun {
-		return rep, nil
-	}
-	return rep, apply(ctx, l, open, f, opts, rejected, &rep)
-}
-
-// validate is the first pass. It returns the customers with at least one refused row.
-func validate(ctx context.Context, l Ledger, open func() (io.ReadCloser, error), f Format, opts Options, rep *Report) (map[domain.CustomerID]bool, error) {
-	rc, err := open()
-	if err != nil {
-		return nil, err
-	}
-	defer rc.Close()
-	r, err := NewReader(rc, f)
-	if err != nil {
-		var re *RowError
-		if errors.As(err, &re) {
-			rep.RejectedRows++
-			rep.Errors = append(rep.Errors, *re)
-			return nil, fmt.Errorf("%w: %v", ErrRejected, err)
-		}
-		return nil, err
-	}
-	states := map[domain.CustomerID]*domain.Customer{}
-	rejected := map[domain.CustomerID]bool{}
-	reject := func(re RowError, cust domain.CustomerID) {
-		rep.RejectedRows++
-		if len(rep.Errors) < rowErrorsListMax {
-			rep.Errors = append(rep.Errors, re)
-		}
-		if cust != "" && !rejected[cust] {
-			rejected[cust] = true
-			rep.RejectedCustomers++
-		}
-		if opts.Rejects != nil {
-			opts.Rejects(re)
-		}
-	}
-	start := time.Now()
-	for {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		recs, err := r.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		rep.Rows++
-		if opts.Progress != nil && rep.Rows%progressEvery == 0 {
-			opts.Progress(Progress{Pass: "validate", Rows: rep.Rows, Elapsed: time.Since(start)})
-		}
-		var re *RowError
-		if errors.As(err, &re) {
-			reject(*re, "")
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		// Decide the row's commands in order against the customer's state folded so far. A
-		// refused command rejects its customer: later rows of that customer may be refused
-		// because of it, and are reported too.
-		for _, rec := range recs {
-			rep.Commands++
-			id := rec.Command.Customer()
-			c, ok := states[id]
-			if !ok {
-				if c, err = l.CustomerState(ctx, id); err != nil {
-					return nil, err
-				}
-				states[id] = c
-			}
-			if _, isReg := rec.Command.(domain.RegisterCustomer); isReg && c.Registered() {
-				continue
-			}
-			used, err := l.KeyUsed(ctx, rec.Key)
-			if err != nil {
-				return nil, err
-			}
-			if used {
-				continue // imported before: its events are already in c
-			}
-			events, err := domain.Decide(c, rec.Command)
-			if err != nil {
-				if domain.ErrorKind(err) == domain.KindInternal {
-					return nil, err
-				}
-				reject(*fieldError(rec.Row, columnOf(f, err), err), id)
-				break
-			}
-			for _, e := range events {
-				domain.Evolve(c, e)
-			}
-		}
-	}
-	if opts.Progress != nil {
-		opts.Progress(Progress{Pass: "validate", Rows: rep.Rows, Elapsed: time.Since(start)})
-	}
-	return rejected, nil
-}
 
 // Workers of an Applier. Records of one customer go to one worker, in submission order, so
 // a customer's commands apply in the order they were validated; different customers append
@@ -263,67 +160,6 @@ func (a *Applier) Close() (Counts, error) {
 	err := context.Cause(a.ctx)
 	a.cancel(nil)
 	return a.counts, err
-}
-
-// apply is the second pass: every command of every accepted customer, in file order per
-// customer.
-func apply(ctx context.Context, l Ledger, open func() (io.ReadCloser, error), f Format, opts Options, rejected map[domain.CustomerID]bool, rep *Report) error {
-	rc, err := open()
-	if err != nil {
-		return err
-	}
-	defer rc.Close()
-	r, err := NewReader(rc, f)
-	if err != nil {
-		return err
-	}
-	a := NewApplier(ctx, l, opts.Actor)
-	registered := map[domain.CustomerID]bool{}
-	start := time.Now()
-	rows := 0
-	var submitErr error
-read:
-	for {
-		recs, err := r.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		rows++
-		if opts.Progress != nil && rows%progressEvery == 0 {
-			opts.Progress(Progress{Pass: "append", Rows: rows, Elapsed: time.Since(start)})
-		}
-		if err != nil {
-			continue // refused in the first pass and reported there
-		}
-		for _, rec := range recs {
-			id := rec.Command.Customer()
-			if rejected[id] {
-				rep.Skipped++
-				continue
-			}
-			if _, isReg := rec.Command.(domain.RegisterCustomer); isReg {
-				if registered[id] {
-					rep.Skipped++
-					continue
-				}
-				registered[id] = true
-			}
-			if submitErr = a.Submit(rec); submitErr != nil {
-				break read
-			}
-		}
-	}
-	counts, err := a.Close()
-	rep.Appended += counts.Appended
-	rep.AlreadyPresent += counts.AlreadyPresent
-	rep.Skipped += counts.Skipped
-	if err != nil {
-		return err
-	}
-	if opts.Progress != nil {
-		opts.Progress(Progress{Pass: "append", Rows: rows, Elapsed: time.Since(start)})
-	}
-	return nil
 }
 
 // workerOf spreads customers over the workers (FNV-1a of the id).

@@ -1,0 +1,59 @@
+package command
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/encours/encours/domain"
+	"github.com/encours/encours/eventstore"
+)
+
+// AppendDecided appends events that the caller decided itself, with domain.Decide and
+// domain.Evolve, against customer id's state at version: the bulk path of handlers/ingest,
+// which decides thousands of rows in memory and appends them in batches of up to
+// eventstore.AppendEventsMax events instead of one command at a time. The append carries the
+// expected version, so an interleaved write by anyone else is refused (version_conflict)
+// rather than overwritten, and meta's idempotency key, so a batch appended before answers
+// its first result (Replayed) and appends nothing.
+//
+// It bypasses the id directory's claims: the caller checks that the invoice and payment ids
+// it introduces belong to no other customer (InvoiceCustomer, PaymentCustomer). The cached
+// state of the customer is dropped; the next command re-reads the stream.
+func (s *Service) AppendDecided(ctx context.Context, id domain.CustomerID, version uint64, events []domain.Event, meta Meta) (eventstore.AppendResult, error) {
+	if len(events) == 0 || len(events) > eventstore.AppendEventsMax {
+		return eventstore.AppendResult{}, fmt.Errorf("append decided %s: %d events, want 1 to %d", id, len(events), eventstore.AppendEventsMax)
+	}
+	if meta.IdempotencyKey != "" && len(meta.RequestHash) == 0 {
+		return eventstore.AppendResult{}, fmt.Errorf("append decided %s: idempotency key without a request hash", id)
+	}
+	if meta.Actor == "" {
+		meta.Actor = "unknown"
+	}
+	mu := s.lockFor(id)
+	mu.Lock()
+	defer mu.Unlock()
+	defer s.forgetLocked(id)
+	stream := domain.CustomerStream(id)
+	causes, err := s.causations(ctx, stream, events, meta)
+	if err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	req, err := s.appendRequest(stream, version, events, meta, causes)
+	if err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	linkWithinRequest(&req, events)
+	res, err := s.store.Append(ctx, req)
+	switch {
+	case err == nil:
+		return res, nil
+	case errors.Is(err, eventstore.ErrWrongVersion):
+		return res, domain.Errorf(domain.KindConflict, domain.CodeVersionConflict,
+			"customer %s changed while its rows were decided; import again", id)
+	case errors.Is(err, eventstore.ErrIdempotencyKeyReused):
+		return res, keyReusedError(meta.IdempotencyKey)
+	default:
+		return res, fmt.Errorf("append %s at v%d: %w", stream, version, err)
+	}
+}

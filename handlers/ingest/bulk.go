@@ -1,0 +1,554 @@
+package ingest
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"io"
+	"runtime"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/encours/encours/domain"
+	"github.com/encours/encours/eventstore"
+	"github.com/encours/encours/handlers/command"
+)
+
+// The bulk path (see the package doc).
+const (
+	// rowCommandsMax is the most commands a row maps to (register, invoice, dispute,
+	// payment, resolution), each deciding one event.
+	rowCommandsMax = 5
+	// batchRowsMax is the rows of one customer appended together: at most
+	// eventstore.AppendEventsMax events. A batch is cut by rows, never by events, so that the
+	// same file always gives the same batches and the same idempotency keys.
+	batchRowsMax = eventstore.AppendEventsMax / rowCommandsMax
+	// bulkWorkers append batches concurrently (one customer's batches on one worker, in
+	// order), so that appends share the store's group commits while the next partition is
+	// decided; bulkQueueMax bounds the batches waiting per worker.
+	bulkWorkers   = 8
+	bulkQueueMax  = 4
+	progressEvery = 100_000
+)
+
+// Run imports the CSV that open returns (opened once). It reads the file in one streaming
+// pass that maps and checks every row and spreads the good ones over partition files by
+// customer; then it decides every partition's customers in memory, appending nothing; then,
+// when no row was refused (or opts.Continue holds back the customers with a refused row), it
+// decides them again and appends each customer's events in batches. A file with a bad row
+// appends nothing unless opts.Continue is set.
+func Run(ctx context.Context, l Ledger, open func() (io.ReadCloser, error), f Format, opts Options) (Report, error) {
+	if l == nil || open == nil || f == nil {
+		panic("ingest: Run needs a ledger, a file and a format")
+	}
+	rep := Report{DryRun: opts.DryRun}
+	im := &importer{l: l, f: f, opts: opts, rep: &rep, rejected: map[domain.CustomerID]bool{},
+		fingerprint: fmt.Sprintf("%s|%+v", f.Name(), f), seed: maphash.MakeSeed()}
+	sp, err := newSpill(opts.TempDir, partitionsFor(opts.SizeHint))
+	if err != nil {
+		return rep, err
+	}
+	defer sp.remove()
+	im.spill = sp
+	defer im.sortErrors()
+	if err := im.read(ctx, open); err != nil {
+		return rep, err
+	}
+	if err := im.checkIDs(ctx); err != nil {
+		return rep, err
+	}
+	if err := im.decide(ctx, false); err != nil {
+		return rep, err
+	}
+	if rep.RejectedRows > 0 && !opts.Continue {
+		return rep, fmt.Errorf("%w: %d of %d rows are invalid, nothing was appended", ErrRejected, rep.RejectedRows, rep.Rows)
+	}
+	if opts.DryRun {
+		return rep, nil
+	}
+	return rep, im.decide(ctx, true)
+}
+
+// importer is the state of one Run.
+type importer struct {
+	l           Ledger
+	f           Format
+	opts        Options
+	rep         *Report
+	spill       *spill
+	cols        map[string]int
+	rejected    map[domain.CustomerID]bool // customers with a refused row: held back whole
+	fingerprint string                     // the format and its mapping, hashed into batch keys
+	seed        maphash.Seed
+	start       time.Time
+	// mu guards rep, rejected and the callbacks while partitions are decided concurrently.
+	mu sync.Mutex
+}
+
+func (im *importer) progress(pass string, rows int) {
+	im.mu.Lock()
+	defer im.mu.Unlock()
+	im.progressLocked(pass, rows)
+}
+
+func (im *importer) progressLocked(pass string, rows int) {
+	if im.opts.Progress != nil {
+		total := 0
+		if pass != "read" {
+			total = im.rep.Rows
+		}
+		im.opts.Progress(Progress{Pass: pass, Rows: rows, Total: total, Elapsed: time.Since(im.start)})
+	}
+}
+
+// reject records a refused row; cust, when known, is held back whole.
+func (im *importer) reject(re RowError, cust domain.CustomerID) {
+	im.mu.Lock()
+	defer im.mu.Unlock()
+	im.rep.RejectedRows++
+	im.rep.Errors = append(im.rep.Errors, re)
+	if len(im.rep.Errors) >= 2*rowErrorsListMax {
+		im.sortErrors()
+	}
+	if cust != "" && !im.rejected[cust] {
+		im.rejected[cust] = true
+		im.rep.RejectedCustomers++
+	}
+	if im.opts.Rejects != nil {
+		im.opts.Rejects(re)
+	}
+}
+
+// sortErrors keeps the rowErrorsListMax refusals of the lowest rows, in row order: the
+// partitions are decided one after the other, so refusals are found out of order.
+func (im *importer) sortErrors() {
+	slices.SortStableFunc(im.rep.Errors, func(a, b RowError) int { return a.Row - b.Row })
+	if len(im.rep.Errors) > rowErrorsListMax {
+		im.rep.Errors = slices.Clip(im.rep.Errors[:rowErrorsListMax])
+	}
+}
+
+func (im *importer) partition(key string, n int) int {
+	return int(maphash.String(im.seed, key) % uint64(n)) //nolint:gosec // n is a small positive count
+}
+
+// read is the streaming pass: every row is parsed, checked and mapped to commands; a good row
+// goes, with its customer id first, to its customer's partition, and the ids it introduces to
+// their id partitions.
+func (im *importer) read(ctx context.Context, open func() (io.ReadCloser, error)) error {
+	im.start = time.Now()
+	rc, err := open()
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	r, err := NewReader(rc, im.f)
+	if err != nil {
+		var re *RowError
+		if errors.As(err, &re) {
+			im.reject(*re, "")
+			return fmt.Errorf("%w: %v", ErrRejected, err)
+		}
+		return err
+	}
+	im.cols = r.cols
+	custCol := columnFor(im.f, "customer_id")
+	nc, ni := len(im.spill.customers), len(im.spill.ids)
+	rec := make([]string, 0, columnsMax+1)
+	for {
+		if im.rep.Rows%4096 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		fields, cmds, err := r.next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		im.rep.Rows++
+		if im.rep.Rows%progressEvery == 0 {
+			im.progress("read", im.rep.Rows)
+		}
+		if err != nil {
+			var re *RowError
+			if !errors.As(err, &re) {
+				return err
+			}
+			var cust domain.CustomerID
+			if fields != nil {
+				cust = domain.CustomerID(r.getter(fields)(custCol))
+			}
+			im.reject(*re, cust)
+			continue
+		}
+		invariant(len(cmds) > 0 && len(cmds) <= rowCommandsMax, "format %s mapped row %d to %d commands", im.f.Name(), r.row, len(cmds))
+		cust := cmds[0].Customer()
+		rec = append(append(rec[:0], string(cust)), fields...)
+		if err := im.spill.customers[im.partition(string(cust), nc)].write(spillRow, r.row, rec...); err != nil {
+			return fmt.Errorf("import: write partition: %w", err)
+		}
+		for _, c := range cmds {
+			invariant(c.Customer() == cust, "format %s mapped row %d to commands of two customers", im.f.Name(), r.row)
+			var kind, id string
+			switch c := c.(type) {
+			case domain.IssueInvoice:
+				kind, id = "i", string(c.InvoiceID)
+			case domain.RecordPayment:
+				kind, id = "p", string(c.PaymentID)
+			default:
+				continue
+			}
+			if err := im.spill.ids[im.partition(kind+id, ni)].write(spillRow, r.row, kind, id, string(cust)); err != nil {
+				return fmt.Errorf("import: write partition: %w", err)
+			}
+		}
+	}
+	im.progress("read", im.rep.Rows)
+	return im.spill.finish()
+}
+
+// checkIDs refuses an invoice or payment id that two customers of the file use, or that the
+// log already gives to another customer (ids are unique across customers; one customer's
+// duplicates are the domain's to refuse). One id partition is in memory at a time.
+func (im *importer) checkIDs(ctx context.Context) error {
+	for _, part := range im.spill.ids {
+		recs, err := part.readAll()
+		if err != nil {
+			return err
+		}
+		owners := make(map[string]string, len(recs))
+		for _, rec := range recs {
+			invariant(len(rec.fields) == 3, "id record of %d fields", len(rec.fields))
+			kind, id, cust := rec.fields[0], rec.fields[1], rec.fields[2]
+			key := kind + id
+			owner, seen := owners[key]
+			if !seen {
+				owners[key] = cust
+				var logOwner domain.CustomerID
+				var found bool
+				if kind == "i" {
+					logOwner, found, err = im.l.InvoiceCustomer(ctx, domain.InvoiceID(id))
+				} else {
+					logOwner, found, err = im.l.PaymentCustomer(ctx, domain.PaymentID(id))
+				}
+				if err != nil {
+					return err
+				}
+				if !found || string(logOwner) == cust {
+					continue
+				}
+			} else if owner == cust {
+				continue
+			}
+			code, what := domain.CodeDuplicateInvoice, "invoice"
+			if kind == "p" {
+				code, what = domain.CodeDuplicatePayment, "payment"
+			}
+			im.reject(RowError{Row: rec.row, Field: columnFor(im.f, "invoice_id"), Code: code,
+				Reason: fmt.Sprintf("%s %s is already recorded for another customer", what, id)}, domain.CustomerID(cust))
+		}
+	}
+	return nil
+}
+
+// decide runs over the customer partitions: each partition's rows are grouped by customer
+// in file order and decided against the customer's state read from the log, batchRowsMax
+// rows at a time. With apply, each batch's events are appended with the batch's key; a
+// batch whose key was used before was imported before and is skipped (its events are in the
+// state read from the log).
+func (im *importer) decide(ctx context.Context, apply bool) error {
+	im.start = time.Now()
+	var ap *appender
+	if apply {
+		ap = newAppender(ctx, im.l, im.opts.Actor)
+	}
+	done := 0
+	err := im.decidePartitions(ctx, apply, ap, &done)
+	if ap != nil {
+		appended, batches, replayed, cerr := ap.close()
+		im.rep.Appended += appended
+		im.rep.Batches += batches
+		im.rep.AlreadyPresent += replayed
+		if err == nil {
+			err = cerr
+		}
+	}
+	if err == nil {
+		im.progress(passName(apply), done)
+	}
+	return err
+}
+
+func passName(apply bool) string {
+	if apply {
+		return "append"
+	}
+	return "validate"
+}
+
+// decideWorkersMax bounds the partitions decided at once: each holds one partition in memory.
+const decideWorkersMax = 4
+
+// tally counts what deciding one partition did; partitions are decided concurrently and
+// merge their tallies into the report.
+type tally struct {
+	rows, customers, commands, skipped, alreadyPresent int
+}
+
+// decidePartitions decides the customer partitions on up to GOMAXPROCS goroutines (at most
+// decideWorkersMax): a customer lives in one partition, so its batches stay in order.
+func (im *importer) decidePartitions(ctx context.Context, apply bool, ap *appender, done *int) error {
+	pass := passName(apply)
+	workers := min(runtime.GOMAXPROCS(0), decideWorkersMax, len(im.spill.customers))
+	next := make(chan *spillFile)
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() { // ends when next is closed or ctx is cancelled
+			defer wg.Done()
+			for part := range next {
+				var t tally
+				err := im.decidePartition(ctx, part, apply, ap, &t)
+				im.mu.Lock()
+				im.rep.Customers += t.customers
+				im.rep.Commands += t.commands
+				im.rep.Skipped += t.skipped
+				im.rep.AlreadyPresent += t.alreadyPresent
+				before := *done / progressEvery
+				*done += t.rows
+				if *done/progressEvery != before {
+					im.progressLocked(pass, *done)
+				}
+				im.mu.Unlock()
+				if err != nil {
+					cancel(err)
+				}
+			}
+		}()
+	}
+feed:
+	for _, part := range im.spill.customers {
+		select {
+		case next <- part:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	return context.Cause(ctx)
+}
+
+// decidePartition decides the customers of one partition.
+func (im *importer) decidePartition(ctx context.Context, part *spillFile, apply bool, ap *appender, t *tally) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	recs, err := part.readAll()
+	if err != nil {
+		return err
+	}
+	// Group by customer, keeping file order within each and first-seen order across.
+	groups := map[string][]int32{}
+	var order []string
+	for i, rec := range recs {
+		cust := rec.fields[0]
+		if _, ok := groups[cust]; !ok {
+			order = append(order, cust)
+		}
+		groups[cust] = append(groups[cust], int32(i)) //nolint:gosec // a partition holds far fewer than 2^31 rows
+	}
+	for _, cust := range order {
+		idx := groups[cust]
+		if err := im.decideCustomer(ctx, domain.CustomerID(cust), recs, idx, apply, ap, t); err != nil {
+			return err
+		}
+		t.rows += len(idx)
+	}
+	return nil
+}
+
+// decideCustomer decides one customer's rows (recs[idx], in file order).
+func (im *importer) decideCustomer(ctx context.Context, cust domain.CustomerID, recs []spilled, idx []int32, apply bool, ap *appender, t *tally) error {
+	if !apply {
+		t.customers++
+	}
+	if apply && im.rejected[cust] { // read-only during the append pass
+		t.skipped += len(idx)
+		return nil
+	}
+	state, err := im.l.CustomerState(ctx, cust)
+	if err != nil {
+		return err
+	}
+	for b := 0; b < len(idx); b += batchRowsMax {
+		batch := idx[b:min(b+batchRowsMax, len(idx))]
+		key := im.batchKey(cust, recs, batch)
+		used, err := im.l.KeyUsed(ctx, key)
+		if err != nil {
+			return err
+		}
+		if used {
+			if !apply {
+				t.alreadyPresent += len(batch)
+			}
+			continue
+		}
+		version := state.Version()
+		events := make([]domain.Event, 0, len(batch)*2)
+		for _, i := range batch {
+			rec := &recs[i]
+			cmds, err := im.f.Map(rec.row, im.getter(rec.fields[1:]))
+			if err != nil {
+				return fmt.Errorf("import: row %d mapped in the first pass and not now: %w", rec.row, err)
+			}
+			for _, c := range cmds {
+				if !apply {
+					t.commands++
+				}
+				if _, isReg := c.(domain.RegisterCustomer); isReg && state.Registered() {
+					if !apply {
+						t.skipped++
+					}
+					continue
+				}
+				evs, err := domain.Decide(state, c)
+				if err != nil {
+					if domain.ErrorKind(err) == domain.KindInternal || apply {
+						// Refusals were all found by the validate pass; one now means the
+						// log changed between the passes.
+						return fmt.Errorf("row %d: %w", rec.row, err)
+					}
+					im.reject(*fieldError(rec.row, columnOf(im.f, err), err), cust)
+					break
+				}
+				for _, e := range evs {
+					domain.Evolve(state, e)
+				}
+				events = append(events, evs...)
+			}
+		}
+		invariant(len(events) <= eventstore.AppendEventsMax, "batch of %d rows decided %d events", len(batch), len(events))
+		if apply && len(events) > 0 {
+			if err := ap.submit(batchJob{cust: cust, version: version, events: events, key: key, row: recs[batch[0]].row}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// getter reads a spilled row's fields by column name, trimmed (Reader.getter).
+func (im *importer) getter(fields []string) func(string) string {
+	r := Reader{cols: im.cols}
+	return r.getter(fields)
+}
+
+// batchKey is the idempotency key of one customer's batch: the format (with its mapping),
+// the customer and the batch's rows exactly as the file holds them. Importing the same file
+// again gives the same batches, so the same keys, and appends nothing.
+func (im *importer) batchKey(cust domain.CustomerID, recs []spilled, batch []int32) string {
+	h := sha256.New()
+	_, _ = io.WriteString(h, im.fingerprint)
+	_, _ = h.Write([]byte{0})
+	_, _ = io.WriteString(h, string(cust))
+	for _, i := range batch {
+		_, _ = h.Write([]byte{0})
+		_, _ = io.WriteString(h, recs[i].raw)
+	}
+	return "import:" + hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// columnFor is the file column behind a generic field name.
+func columnFor(f Format, field string) string {
+	if m, ok := f.(interface{ Column(field string) string }); ok {
+		return m.Column(field)
+	}
+	return field
+}
+
+// batchJob is one batch to append.
+type batchJob struct {
+	cust    domain.CustomerID
+	version uint64
+	events  []domain.Event
+	key     string
+	row     int // first row of the batch, to name a failure
+}
+
+// appender appends batches on bulkWorkers goroutines, one customer's in order.
+type appender struct {
+	ctx      context.Context
+	cancel   context.CancelCauseFunc
+	queues   []chan batchJob
+	wg       sync.WaitGroup
+	mu       sync.Mutex // guards the counts
+	appended int
+	batches  int
+	replayed int
+}
+
+func newAppender(ctx context.Context, l Ledger, actor string) *appender {
+	a := &appender{queues: make([]chan batchJob, bulkWorkers)}
+	a.ctx, a.cancel = context.WithCancelCause(ctx)
+	for i := range a.queues {
+		a.queues[i] = make(chan batchJob, bulkQueueMax)
+		a.wg.Add(1)
+		go a.work(l, actor, a.queues[i]) // ends when its queue is closed and drained
+	}
+	return a
+}
+
+func (a *appender) work(l Ledger, actor string, q <-chan batchJob) {
+	defer a.wg.Done()
+	for job := range q {
+		if a.ctx.Err() != nil {
+			continue // drain after a failure
+		}
+		res, err := l.AppendDecided(a.ctx, job.cust, job.version, job.events,
+			command.Meta{Actor: actor, IdempotencyKey: job.key, RequestHash: keyHash(job.key)})
+		a.mu.Lock()
+		switch {
+		case err != nil:
+			a.cancel(fmt.Errorf("row %d: %w", job.row, err))
+		case res.Replayed:
+			a.replayed += len(job.events)
+		default:
+			a.appended += len(job.events)
+			a.batches++
+		}
+		a.mu.Unlock()
+	}
+}
+
+func (a *appender) submit(job batchJob) error {
+	select {
+	case a.queues[workerOf(job.cust)%bulkWorkers] <- job:
+		return nil
+	case <-a.ctx.Done():
+		return context.Cause(a.ctx)
+	}
+}
+
+func (a *appender) close() (appended, batches, replayed int, err error) {
+	for _, q := range a.queues {
+		close(q)
+	}
+	a.wg.Wait()
+	err = context.Cause(a.ctx)
+	a.cancel(nil)
+	return a.appended, a.batches, a.replayed, err
+}
+
+// invariant panics when a programmer's invariant is broken (style §8); it never checks input.
+func invariant(ok bool, format string, args ...any) {
+	if !ok {
+		panic("ingest: invariant broken: " + fmt.Sprintf(format, args...))
+	}
+}

@@ -1,0 +1,175 @@
+package ingest
+
+import (
+	"bufio"
+	"encoding/binary"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// Partitions of an import (see the package doc: how memory stays bounded).
+const (
+	// partitionBytes is the CSV volume one partition holds: its rows and its customers'
+	// folded states are all that the decide passes keep in memory at once.
+	partitionBytes = 16 << 20
+	partitionsMax  = 256 // with importRowsMax, at most ~40 000 rows a partition
+	// partitionsUnknownSize is the count when the size is unknown (a chunked HTTP body).
+	partitionsUnknownSize = 64
+	spillBufferBytes      = 32 << 10
+	spillRecordFieldsMax  = columnsMax
+)
+
+// partitionsFor picks the partition count for a file of size bytes (0 or less: unknown).
+func partitionsFor(size int64) int {
+	if size <= 0 {
+		return partitionsUnknownSize
+	}
+	return int(min(partitionsMax, max(1, (size+partitionBytes-1)/partitionBytes)))
+}
+
+// Record kinds in a customer partition.
+const (
+	spillRow byte = 1 // a row that mapped to commands: its raw fields
+	spillBad byte = 2 // a refused row: one field, its customer id, to hold the customer back
+)
+
+// spill is the set of partition files of one import: rows by customer, ids by id. Each file
+// is written once, in file order, then read back whole.
+type spill struct {
+	dir       string
+	customers []*spillFile
+	ids       []*spillFile
+}
+
+type spillFile struct {
+	path string
+	f    *os.File
+	w    *bufio.Writer
+	buf  []byte
+}
+
+func newSpill(tempDir string, n int) (*spill, error) {
+	dir, err := os.MkdirTemp(tempDir, "encours-import-*")
+	if err != nil {
+		return nil, fmt.Errorf("import: partition directory: %w", err)
+	}
+	s := &spill{dir: dir}
+	for i := range n {
+		for _, set := range []struct {
+			files  *[]*spillFile
+			prefix string
+		}{{&s.customers, "customers"}, {&s.ids, "ids"}} {
+			path := filepath.Join(dir, fmt.Sprintf("%s-%03d", set.prefix, i))
+			f, err := os.Create(path)
+			if err != nil {
+				s.remove()
+				return nil, fmt.Errorf("import: partition file: %w", err)
+			}
+			*set.files = append(*set.files, &spillFile{path: path, f: f, w: bufio.NewWriterSize(f, spillBufferBytes)})
+		}
+	}
+	return s, nil
+}
+
+// remove deletes the partition files.
+func (s *spill) remove() {
+	for _, set := range [][]*spillFile{s.customers, s.ids} {
+		for _, f := range set {
+			if f.f != nil {
+				_ = f.f.Close()
+			}
+		}
+	}
+	_ = os.RemoveAll(s.dir)
+}
+
+// finish flushes and closes every file: they are only read from now on.
+func (s *spill) finish() error {
+	for _, set := range [][]*spillFile{s.customers, s.ids} {
+		for _, f := range set {
+			if err := f.w.Flush(); err != nil {
+				return fmt.Errorf("import: write partition: %w", err)
+			}
+			if err := f.f.Close(); err != nil {
+				return fmt.Errorf("import: write partition: %w", err)
+			}
+			f.f = nil
+		}
+	}
+	return nil
+}
+
+// write appends one record: kind, row, then each field length-prefixed.
+func (f *spillFile) write(kind byte, row int, fields ...string) error {
+	b := append(f.buf[:0], kind)
+	b = binary.AppendUvarint(b, uint64(row)) //nolint:gosec // a row number is positive
+	b = binary.AppendUvarint(b, uint64(len(fields)))
+	for _, v := range fields {
+		b = binary.AppendUvarint(b, uint64(len(v)))
+		b = append(b, v...)
+	}
+	f.buf = b
+	_, err := f.w.Write(b)
+	return err
+}
+
+// spilled is one record read back. fields are substrings of the partition's contents; raw
+// is the record's bytes after its row number (what a batch's idempotency key hashes).
+type spilled struct {
+	kind   byte
+	row    int
+	raw    string
+	fields []string
+}
+
+// readAll reads a partition file back in the order it was written.
+func (f *spillFile) readAll() ([]spilled, error) {
+	data, err := os.ReadFile(f.path)
+	if err != nil {
+		return nil, fmt.Errorf("import: read partition: %w", err)
+	}
+	s := string(data) // one copy; every field is a substring of it
+	var out []spilled
+	for i := 0; i < len(s); {
+		kind := s[i]
+		i++
+		row, n := uvarint(s[i:])
+		if n <= 0 {
+			return nil, fmt.Errorf("import: partition %s: damaged at byte %d", f.path, i)
+		}
+		i += n
+		start := i
+		count, n := uvarint(s[i:])
+		if n <= 0 || count > spillRecordFieldsMax {
+			return nil, fmt.Errorf("import: partition %s: damaged at byte %d", f.path, i)
+		}
+		i += n
+		fields := make([]string, count)
+		for k := range fields {
+			l, n := uvarint(s[i:])
+			if n <= 0 || l > uint64(len(s)-i-n) {
+				return nil, fmt.Errorf("import: partition %s: damaged at byte %d", f.path, i)
+			}
+			i += n
+			fields[k] = s[i : i+int(l)]
+			i += int(l)
+		}
+		out = append(out, spilled{kind: kind, row: int(row), raw: s[start:i], fields: fields}) //nolint:gosec // written from an int
+	}
+	return out, nil
+}
+
+func uvarint(s string) (uint64, int) {
+	var x uint64
+	var shift uint
+	for i := 0; i < len(s) && i < binary.MaxVarintLen64; i++ {
+		b := s[i]
+		if b < 0x80 {
+			return x | uint64(b)<<shift, i + 1
+		}
+		x |= uint64(b&0x7f) << shift
+		shift += 7
+	}
+	return 0, 0
+}
