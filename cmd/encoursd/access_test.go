@@ -174,6 +174,9 @@ func TestDaemonRoleMatrix(t *testing.T) {
 		make    func() call
 	}{
 		{"POST /v1/customers", []auth.Role{W, C, D}, 201, func() call { return call{"/v1/customers", customerBody("N" + next())} }},
+		// The matrix sends JSON: an allowed role passes authentication and meets the import's
+		// 415 (it takes text/csv); the import itself is cmd/encoursd's TestDaemonImportsCSV.
+		{"POST /v1/import", recorders, 415, func() call { return call{"/v1/import", `{"rows":[]}`} }},
 		{"POST /v1/customers/{id}/credit-limit", creditors, 201, func() call {
 			return call{"/v1/customers/ACME/credit-limit", `{"amount":` + next() + `,"reason":"review"}`}
 		}},
