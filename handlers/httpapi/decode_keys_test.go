@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"reflect"
 	"testing"
@@ -116,6 +117,37 @@ func BenchmarkDecodeStrict(b *testing.B) {
 	for b.Loop() {
 		var req invoiceRequest
 		if err := decodeStrict(body, &req); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// FuzzPlainString checks plainString against json.Unmarshal: whenever it answers, it
+// answers what encoding/json reads.
+func FuzzPlainString(f *testing.F) {
+	for _, s := range []string{`"ACME"`, `"2026-01-05"`, `"a\"b"`, `"\u00e9"`, `"é"`, `""`, `"`, `"a"b"`, `12`, "\"\x01\"", "\"\xff\""} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, v []byte) {
+		got, ok := plainString(v)
+		if !ok {
+			return
+		}
+		var want string
+		if err := json.Unmarshal(v, &want); err != nil || got != want {
+			t.Fatalf("%q: plainString %q, json.Unmarshal %q (%v)", v, got, want, err)
+		}
+	})
+}
+
+// BenchmarkBuildIssueInvoice decodes and checks the body of one POST /v1/invoices as its
+// route does, up to the command.
+func BenchmarkBuildIssueInvoice(b *testing.B) {
+	body := []byte(keySeeds[0])
+	a := &api{}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := a.buildIssueInvoice(context.Background(), nil, body); err != nil {
 			b.Fatal(err)
 		}
 	}
