@@ -4,7 +4,7 @@
 //
 // Around that pure core it keeps, inside one process:
 //   - a bounded cache of each customer's folded state, so a command does not re-read its stream;
-//   - a striped lock per customer, so commands on one customer are decided one at a time here
+//   - a lock per customer, so commands on one customer are decided one at a time here
 //     and optimistic-concurrency conflicts come only from other processes (retried a bounded
 //     number of times, then version_conflict);
 //   - a directory from invoice, payment and credit-note ids to their customer, because some

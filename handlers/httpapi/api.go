@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"time"
@@ -138,7 +137,7 @@ func New(svc *command.Service, store eventstore.Store, opts Options) http.Handle
 	}
 	a.limiter = auth.NewLimiter(rate)
 	if a.log == nil {
-		a.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+		a.log = slog.New(slog.DiscardHandler) // disabled at every level: nothing is formatted
 	}
 	if a.clock == nil {
 		a.clock = svc.Clock()

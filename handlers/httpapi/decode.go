@@ -9,8 +9,10 @@ import (
 	"mime"
 	"net/http"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/encours/encours/domain"
@@ -72,69 +74,184 @@ func decodeStrict(body []byte, v any) error {
 	}
 	// encoding/json matches field names without regard to case and keeps the last of two
 	// equal keys: {"amount":1000,"Amount":5} would record 5. Field names are exact and once.
-	return checkKeys(json.NewDecoder(bytes.NewReader(body)), reflect.TypeOf(v))
+	return checkKeys(body, reflect.TypeOf(v))
 }
 
-// checkKeys walks one JSON value (already known to decode into t) and refuses an object key
-// that is not exactly one of t's JSON field names, or that appears twice in one object.
-// Values whose type is not a struct, or a slice of them, are skipped.
-func checkKeys(dec *json.Decoder, t reflect.Type) error {
-	for t != nil && t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	tok, err := dec.Token()
-	if err != nil {
-		return jsonError(err)
-	}
-	switch tok {
-	case json.Delim('{'):
-		var names map[string]reflect.Type
-		if t != nil && t.Kind() == reflect.Struct {
-			names = jsonFields(t)
-		}
-		seen := map[string]bool{}
-		for dec.More() {
-			kt, err := dec.Token()
-			if err != nil {
-				return jsonError(err)
-			}
-			key, _ := kt.(string)
-			if seen[key] {
-				return invalid(codeInvalidJSON, key, "field %q appears twice", key)
-			}
-			seen[key] = true
-			var ft reflect.Type
-			if names != nil {
-				var known bool
-				if ft, known = names[key]; !known {
-					return invalid(codeUnknownField, key, "unknown field %q (field names are case-sensitive)", key)
-				}
-			}
-			if err := checkKeys(dec, ft); err != nil {
-				return err
-			}
-		}
-		_, err = dec.Token() // '}'
-	case json.Delim('['):
-		var et reflect.Type
-		if t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) && t.Elem().Kind() != reflect.Uint8 {
-			et = t.Elem()
-		}
-		for dec.More() {
-			if err := checkKeys(dec, et); err != nil {
-				return err
-			}
-		}
-		_, err = dec.Token() // ']'
-	}
-	if err != nil {
-		return jsonError(err)
+// checkKeys walks body, one JSON value already known to decode into t (so well formed), and
+// refuses an object key that is not exactly one of t's JSON field names, or that appears
+// twice in one object, in document order. Values whose type is not a struct, or a slice of
+// them, are only checked for keys given twice.
+//
+// It scans the bytes rather than json.Decoder tokens: a token walk allocated for every key
+// and value and cost as much as decoding the body a second time on every write.
+func checkKeys(body []byte, t reflect.Type) error {
+	s := keyScanner{b: body}
+	if err := s.value(t); err != nil {
+		return err
 	}
 	return nil
 }
 
+// keyScanner is checkKeys' position in the body.
+type keyScanner struct {
+	b []byte
+	i int
+}
+
+// errMalformed is what keyScanner answers for bytes encoding/json accepted but it cannot
+// follow; it never happens for a body that decoded.
+func (s *keyScanner) errMalformed() error {
+	return invalid(codeInvalidJSON, "", "request body is not valid JSON at byte %d", s.i)
+}
+
+func (s *keyScanner) skipSpace() {
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+// peek returns the next byte after white space, 0 at the end.
+func (s *keyScanner) peek() byte {
+	s.skipSpace()
+	if s.i >= len(s.b) {
+		return 0
+	}
+	return s.b[s.i]
+}
+
+// str consumes a string at s.i (its opening quote) and returns its raw bytes between the
+// quotes and whether they hold an escape.
+func (s *keyScanner) str() (raw []byte, escaped bool, err error) {
+	start := s.i + 1
+	for j := start; j < len(s.b); j++ {
+		switch s.b[j] {
+		case '\\':
+			escaped = true
+			j++ // the escaped byte; \uXXXX's hex digits hold no quote
+		case '"':
+			s.i = j + 1
+			return s.b[start:j], escaped, nil
+		}
+	}
+	return nil, false, s.errMalformed()
+}
+
+func (s *keyScanner) value(t reflect.Type) error {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch s.peek() {
+	case '{':
+		return s.object(t)
+	case '[':
+		return s.array(t)
+	case '"':
+		_, _, err := s.str()
+		return err
+	case 0:
+		return s.errMalformed()
+	}
+	start := s.i
+	for s.i < len(s.b) { // a number, true, false or null
+		switch s.b[s.i] {
+		case ',', '}', ']', ' ', '\t', '\n', '\r':
+			if s.i == start {
+				return s.errMalformed()
+			}
+			return nil
+		}
+		s.i++
+	}
+	return nil
+}
+
+func (s *keyScanner) object(t reflect.Type) error {
+	s.i++ // '{'
+	var names map[string]reflect.Type
+	if t != nil && t.Kind() == reflect.Struct {
+		names = jsonFields(t)
+	}
+	var seen []string // requests have tens of keys: a scan beats a map
+	for {
+		switch s.peek() {
+		case '}':
+			s.i++
+			return nil
+		case ',':
+			s.i++
+			continue
+		case '"':
+		default:
+			return s.errMalformed()
+		}
+		raw, escaped, err := s.str()
+		if err != nil {
+			return err
+		}
+		key := string(raw)
+		if escaped {
+			if err := json.Unmarshal(s.b[s.i-len(raw)-2:s.i], &key); err != nil {
+				return jsonError(err)
+			}
+		}
+		if slices.Contains(seen, key) {
+			return invalid(codeInvalidJSON, key, "field %q appears twice", key)
+		}
+		seen = append(seen, key)
+		var ft reflect.Type
+		if names != nil {
+			var known bool
+			if ft, known = names[key]; !known {
+				return invalid(codeUnknownField, key, "unknown field %q (field names are case-sensitive)", key)
+			}
+		}
+		if s.peek() != ':' {
+			return s.errMalformed()
+		}
+		s.i++
+		if err := s.value(ft); err != nil {
+			return err
+		}
+	}
+}
+
+func (s *keyScanner) array(t reflect.Type) error {
+	s.i++ // '['
+	var et reflect.Type
+	if t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) && t.Elem().Kind() != reflect.Uint8 {
+		et = t.Elem()
+	}
+	for {
+		switch s.peek() {
+		case ']':
+			s.i++
+			return nil
+		case ',':
+			s.i++
+		case 0:
+			return s.errMalformed()
+		default:
+			if err := s.value(et); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// jsonFieldsCache holds jsonFields' answer per struct type: the request types are few and
+// fixed, and reflecting over one on every request showed in the write path's profile.
+var jsonFieldsCache sync.Map // reflect.Type → map[string]reflect.Type, never written to after
+
 // jsonFields maps a struct's JSON field names to their types.
 func jsonFields(t reflect.Type) map[string]reflect.Type {
+	if m, ok := jsonFieldsCache.Load(t); ok {
+		return m.(map[string]reflect.Type)
+	}
 	out := map[string]reflect.Type{}
 	for f := range t.Fields() {
 		if !f.IsExported() {
@@ -153,7 +270,8 @@ func jsonFields(t reflect.Type) map[string]reflect.Type {
 		}
 		out[name] = ft
 	}
-	return out
+	m, _ := jsonFieldsCache.LoadOrStore(t, out)
+	return m.(map[string]reflect.Type)
 }
 
 func jsonError(err error) error {
@@ -220,12 +338,35 @@ func (f *fields) str(name string, v rawValue) string {
 		f.fail(invalid(domain.CodeInvalidField, name, "%s must be a JSON string", name))
 		return ""
 	}
+	if s, ok := plainString(v); ok {
+		return s
+	}
 	var s string
 	if err := json.Unmarshal(v, &s); err != nil {
 		f.fail(invalid(domain.CodeInvalidField, name, "%s must be a JSON string", name))
 		return ""
 	}
 	return s
+}
+
+// plainString returns the content of a JSON string with no escape and no control character
+// (ids, dates, currencies: nearly every string a request holds), which is its bytes between
+// the quotes; ok is false for any other value, which json.Unmarshal then reads. v comes from a
+// body that decoded and is valid UTF-8, so a quote inside the content is always escaped.
+func plainString(v []byte) (string, bool) {
+	if len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' {
+		return "", false
+	}
+	content := v[1 : len(v)-1]
+	for _, c := range content {
+		if c == '\\' || c == '"' || c < 0x20 {
+			return "", false
+		}
+	}
+	if !utf8.Valid(content) {
+		return "", false
+	}
+	return string(content), true
 }
 
 // integer reads a JSON integer (no fraction, no exponent, no quotes) that fits in int64.
