@@ -30,9 +30,8 @@ func (s *Service) AppendDecided(ctx context.Context, id domain.CustomerID, versi
 	if meta.Actor == "" {
 		meta.Actor = "unknown"
 	}
-	mu := s.lockFor(id)
-	mu.Lock()
-	defer mu.Unlock()
+	unlock := s.lock(id)
+	defer unlock()
 	defer s.forgetLocked(id)
 	stream := domain.CustomerStream(id)
 	causes, err := s.causations(ctx, stream, events, meta)
