@@ -50,7 +50,10 @@ func TestDaemonServesShutsDownAndRestarts(t *testing.T) {
 	tokenFile := filepath.Join(t.TempDir(), "admin-token")
 	require.NoError(t, os.WriteFile(tokenFile, []byte("stale\n"), 0o644))
 	d = startDaemon(t, bin, data, nil, "--admin-token-file", tokenFile)
-	assert.Contains(t, d.output(), "admin token (new at each start) in "+tokenFile)
+	// The daemon prints the token file's line after its URL line, which startDaemon waits
+	// for: read on until it comes.
+	assert.Eventually(t, func() bool { return strings.Contains(d.output(), "admin token (new at each start) in "+tokenFile) },
+		10*time.Second, 10*time.Millisecond, "stdout: %s", d.output())
 	info, err := os.Stat(tokenFile)
 	require.NoError(t, err)
 	assert.Equal(t, os.FileMode(0o600), info.Mode().Perm(), "the token file is the owner's only")
