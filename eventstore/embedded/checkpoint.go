@@ -343,7 +343,8 @@ func readWholeFile(fsys FS, path string) ([]byte, error) {
 // synced, renamed over the old one, the directory synced. The store is closed for appends.
 func (s *Store) writeCheckpoint() error {
 	s.mu.RLock()
-	if s.head.Position == 0 {
+	if s.head.Position == 0 || s.head.Position == s.recoveryCheckpoint {
+		// Nothing to save, or nothing appended since Open read this very checkpoint.
 		s.mu.RUnlock()
 		return nil
 	}
