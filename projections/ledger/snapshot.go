@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 
 	"github.com/encours/encours/domain"
 )
@@ -331,7 +330,6 @@ func (m *Model) UnmarshalBinary(b []byte) error {
 		return true
 	}
 	n.invoices = make([]invoice, d.count(12))
-	n.invoiceIndex = make(map[docKey]int32, len(n.invoices))
 	for i := range n.invoices {
 		v := &n.invoices[i]
 		v.cust = d.i32()
@@ -362,7 +360,6 @@ func (m *Model) UnmarshalBinary(b []byte) error {
 		n.move(v.cust, v.open, 0, 0)
 	}
 	n.payments = make([]payment, d.count(6))
-	n.paymentIndex = make(map[docKey]int32, len(n.payments))
 	for i := range n.payments {
 		p := &n.payments[i]
 		p.cust = d.i32()
@@ -375,7 +372,6 @@ func (m *Model) UnmarshalBinary(b []byte) error {
 		n.move(p.cust, 0, p.unallocated, 0)
 	}
 	n.creditNotes = make([]creditNote, d.count(6))
-	n.creditNoteIndex = make(map[docKey]int32, len(n.creditNotes))
 	for i := range n.creditNotes {
 		cn := &n.creditNotes[i]
 		cn.cust = d.i32()
@@ -414,33 +410,18 @@ func (m *Model) UnmarshalBinary(b []byte) error {
 	if d.err != nil {
 		return d.err
 	}
-	// The document indexes: inserting ~1M keys is most of what is left of the decode (cache
-	// misses), so the invoices' is filled on another goroutine while this one fills the
-	// others and groups each customer's documents. Both only read the decoded documents.
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for i := range n.invoices {
-			v := &n.invoices[i]
-			n.invoiceIndex[docKey{v.cust, string(v.id)}] = int32(i)
-		}
-	})
-	for i := range n.payments {
-		p := &n.payments[i]
-		n.paymentIndex[docKey{p.cust, string(p.id)}] = int32(i)
-	}
-	for i := range n.creditNotes {
-		cn := &n.creditNotes[i]
-		n.creditNoteIndex[docKey{cn.cust, string(cn.id)}] = int32(i)
-	}
-	// Each customer's documents, in document order, carved from one array per kind.
+	// Each customer's documents, in document order, carved from one array per kind; only
+	// the lists longer than docScanMax go into the indexes.
 	invs := groupByCustomer(len(n.customers), len(n.invoices), func(i int) int32 { return n.invoices[i].cust })
 	pays := groupByCustomer(len(n.customers), len(n.payments), func(i int) int32 { return n.payments[i].cust })
 	cns := groupByCustomer(len(n.customers), len(n.creditNotes), func(i int) int32 { return n.creditNotes[i].cust })
 	for ci := range n.customers {
 		c := &n.customers[ci]
 		c.invoices, c.payments, c.creditNotes = invs[ci], pays[ci], cns[ci]
+		indexAll(n.invoiceIndex, int32(ci), c.invoices, func(i int32) string { return string(n.invoices[i].id) })
+		indexAll(n.paymentIndex, int32(ci), c.payments, func(i int32) string { return string(n.payments[i].id) })
+		indexAll(n.creditNoteIndex, int32(ci), c.creditNotes, func(i int32) string { return string(n.creditNotes[i].id) })
 	}
-	wg.Wait()
 	// References the metrics follow blindly: check them once here.
 	for i := range n.invoices {
 		v := &n.invoices[i]
@@ -500,4 +481,14 @@ func groupByCustomer(customers, docs int, custOf func(i int) int32) [][]int32 {
 		}
 	}
 	return out
+}
+
+// indexAll puts customer ci's documents in index when the customer has more than docScanMax
+// (see Model.docOf).
+func indexAll(index map[docKey]int32, ci int32, list []int32, idOf func(int32) string) {
+	if len(list) > docScanMax {
+		for _, i := range list {
+			index[docKey{ci, idOf(i)}] = i
+		}
+	}
 }
