@@ -330,6 +330,7 @@ func (m *Model) UnmarshalBinary(b []byte) error {
 		return true
 	}
 	n.invoices = make([]invoice, d.count(12))
+	var entryPool []entry
 	for i := range n.invoices {
 		v := &n.invoices[i]
 		v.cust = d.i32()
@@ -345,7 +346,12 @@ func (m *Model) UnmarshalBinary(b []byte) error {
 		v.reminderLevel = d.byte1()
 		v.flags = d.byte1()
 		if k := d.count(6); k > 0 {
-			v.entries = make([]entry, k)
+			// Carved from a shared block (one allocation per entriesBlock entries rather
+			// than one per invoice), capped so that a later append copies.
+			if len(entryPool) < k {
+				entryPool = make([]entry, max(k, entriesBlock))
+			}
+			v.entries, entryPool = entryPool[:k:k], entryPool[k:]
 			for j := range v.entries {
 				v.entries[j] = entry{amount: d.i(), on: d.d(), paidOn: d.d(), src: d.i32(), kind: entryKind(d.byte1())}
 			}
@@ -357,7 +363,7 @@ func (m *Model) UnmarshalBinary(b []byte) error {
 		if !custOK(v.cust) {
 			break
 		}
-		n.move(v.cust, v.open, 0, 0)
+		n.customers[v.cust].openInvoices += v.open // the portfolio totals: after the loops
 	}
 	n.payments = make([]payment, d.count(6))
 	for i := range n.payments {
@@ -369,7 +375,7 @@ func (m *Model) UnmarshalBinary(b []byte) error {
 		if !custOK(p.cust) {
 			break
 		}
-		n.move(p.cust, 0, p.unallocated, 0)
+		n.customers[p.cust].unallocated += p.unallocated
 	}
 	n.creditNotes = make([]creditNote, d.count(6))
 	for i := range n.creditNotes {
@@ -386,7 +392,7 @@ func (m *Model) UnmarshalBinary(b []byte) error {
 			d.fail("credit note invoice")
 			break
 		}
-		n.move(cn.cust, 0, 0, cn.standing)
+		n.customers[cn.cust].standingCredit += cn.standing
 	}
 	n.plans = make([]plan, d.count(5))
 	for i := range n.plans {
@@ -417,6 +423,10 @@ func (m *Model) UnmarshalBinary(b []byte) error {
 	cns := groupByCustomer(len(n.customers), len(n.creditNotes), func(i int) int32 { return n.creditNotes[i].cust })
 	for ci := range n.customers {
 		c := &n.customers[ci]
+		t := n.totalsOf(c.currency)
+		t.openInvoices += c.openInvoices
+		t.unallocated += c.unallocated
+		t.standingCredit += c.standingCredit
 		c.invoices, c.payments, c.creditNotes = invs[ci], pays[ci], cns[ci]
 		indexAll(n.invoiceIndex, int32(ci), c.invoices, func(i int32) string { return string(n.invoices[i].id) })
 		indexAll(n.paymentIndex, int32(ci), c.payments, func(i int32) string { return string(n.payments[i].id) })
@@ -454,6 +464,9 @@ func (m *Model) UnmarshalBinary(b []byte) error {
 	*m = *n
 	return nil
 }
+
+// entriesBlock is how many invoice entries UnmarshalBinary allocates at once.
+const entriesBlock = 4096
 
 // groupByCustomer returns, for each of customers, the indexes i < docs whose custOf(i) is
 // that customer, in increasing order: every list is a slice of one shared array (a counting
