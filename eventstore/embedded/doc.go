@@ -3,7 +3,8 @@
 // (design §Layout, "eventstore/embedded"; style §8).
 //
 // On disk, a store is a directory of segments named by the position of their first event
-// (NNNNNNNNNNNNNNNNNNNN.seg, 20 digits), plus a LOCK file. Each segment is preallocated
+// (NNNNNNNNNNNNNNNNNNNN.seg, 20 digits), plus a LOCK file and, once closed, a recovery
+// checkpoint (recovery.checkpoint, see checkpoint.go). Each segment is preallocated
 // with zeros and holds a sequence of records:
 //
 //	magic u32 | payload length u32 | CRC-32C (Castagnoli) of payload u32 | payload
@@ -21,8 +22,10 @@
 // (the measurements behind this are in store.go).
 //
 // Recovery (Open) and Verify check every record's CRC, canonical encoding, hash and link to
-// its predecessor, contiguous positions and stream versions. A damaged record at the very end
-// of the log, with no valid record after it, is a torn tail (a crash during a write): Open
+// its predecessor, contiguous positions and stream versions. Open starts from the recovery
+// checkpoint that Close wrote when it matches the files (its head record, read back, has its
+// hash), and then checks only the records after it; Verify always reads the whole log. A
+// damaged record at the very end of the log, with no valid record after it, is a torn tail (a crash during a write): Open
 // zeroes it and reports it in Store.Recovered. Anything else is eventstore.ErrCorrupt.
 //
 // It imports domain and eventstore only. Its conformance suite is eventstore/storetest, run by

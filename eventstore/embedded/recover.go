@@ -65,11 +65,17 @@ type scanner struct {
 	readOnly bool
 	log      *slog.Logger
 	progress func(pos uint64)
+	// useCheckpoint lets the scan start from the directory's recovery checkpoint (Open);
+	// Verify leaves it false and reads every record.
+	useCheckpoint bool
 
 	res     scanResult
 	h       hash.Hash
 	pending []pendingRecord // records of the append being read, until its commit record
 	records uint64
+	// scanned counts the records decoded and hashed; checkpointAt is the head position of
+	// the checkpoint the scan started from, 0 if none.
+	scanned, checkpointAt uint64
 }
 
 type pendingRecord struct {
@@ -108,6 +114,14 @@ func (sc *scanner) scan(ctx context.Context) (res scanResult, err error) {
 			segNames = append(segNames, name) // sorted by name, hence by first position
 		}
 	}
+	var ck *checkpoint
+	if sc.useCheckpoint {
+		ck = sc.loadCheckpoint(segNames)
+	}
+	if ck != nil {
+		sc.res.streams, sc.res.idem = ck.streams, ck.idem
+		sc.checkpointAt = ck.head.Position
+	}
 	for i, name := range segNames {
 		last := i == len(segNames)-1
 		first, _ := parseSegmentName(name)
@@ -125,7 +139,22 @@ func (sc *scanner) scan(ctx context.Context) (res scanResult, err error) {
 			return sc.res, &CorruptError{Segment: name, Position: want,
 				Reason: fmt.Sprintf("segment starts at position %d, want %d: positions %d..%d are missing", first, want, want, first-1)}
 		}
-		if err := sc.scanSegment(ctx, seg, last); err != nil {
+		start := int64(0)
+		if ck != nil && i < len(ck.segs) {
+			// Indexed by the checkpoint: only the records after its end are read.
+			cs := ck.segs[i]
+			seg.offsets, seg.end, start = cs.offsets, cs.end, cs.end
+			if i == len(ck.segs)-1 {
+				sc.res.head, sc.res.recordedAtNanos = ck.head, ck.recordedAtNanos
+			} else {
+				sc.res.head = eventstore.Head{Position: cs.first + uint64(len(cs.offsets)) - 1}
+				if seg.capBytes, err = f.Size(); err != nil {
+					return sc.res, err
+				}
+				continue
+			}
+		}
+		if err := sc.scanSegment(ctx, seg, start, last); err != nil {
 			return sc.res, err
 		}
 		if !last && len(seg.offsets) == 0 {
@@ -141,7 +170,10 @@ func (sc *scanner) scan(ctx context.Context) (res scanResult, err error) {
 // scanSegment reads seg's records up to the first that is not whole and valid, then decides
 // what follows: zeros (a clean end), a torn tail (the last segment, no valid record after),
 // or corruption.
-func (sc *scanner) scanSegment(ctx context.Context, seg *segment, last bool) error {
+//
+// The scan starts at offset start: 0, or the end of the records a checkpoint indexed (they
+// are then in seg.offsets and the indexes, and the scanner's head is the last of them).
+func (sc *scanner) scanSegment(ctx context.Context, seg *segment, start int64, last bool) error {
 	size, err := seg.f.Size()
 	if err != nil {
 		return err
@@ -151,7 +183,7 @@ func (sc *scanner) scanSegment(ctx context.Context, seg *segment, last bool) err
 	res := &sc.res
 	next, prev, recordedAt := res.head.Position+1, res.head.Hash, res.recordedAtNanos
 	sc.pending = sc.pending[:0]
-	off, committedEnd := int64(0), int64(0)
+	off, committedEnd := start, start
 	for {
 		if sc.records++; sc.records%ctxCheckEvery == 0 {
 			if err := ctx.Err(); err != nil {
@@ -182,6 +214,7 @@ func (sc *scanner) scanSegment(ctx context.Context, seg *segment, last bool) err
 			return &CorruptError{Segment: seg.name, Offset: off, Position: next, Reason: fmt.Sprintf(format, args...)}
 		}
 		var e domain.Envelope
+		sc.scanned++
 		if err := decodePayload(sc.h, payload, &e); err != nil {
 			return corrupt("%v", err)
 		}

@@ -81,6 +81,11 @@ type Stats struct {
 	Groups   uint64 // group commits that wrote something
 	Syncs    uint64 // fdatasync calls on segments
 	Bytes    uint64 // record bytes written to segments
+	// RecoveryScanned is the number of records Open read and hashed; RecoveryCheckpoint is
+	// the head position of the recovery checkpoint Open started from (0: none, the whole
+	// log was scanned).
+	RecoveryScanned    uint64
+	RecoveryCheckpoint uint64
 }
 
 // Store is the embedded event store. It implements eventstore.Store; every method is safe for
@@ -94,6 +99,8 @@ type Store struct {
 	readOnly bool
 	lock     *os.File
 	recovery Recovery
+	// What Open's scan did, for Stats.
+	recoveryScanned, recoveryCheckpoint uint64
 
 	// The append path: Append sends calls on reqs under sendMu's read lock; Close closes reqs
 	// under its write lock, so no send ever races the close.
@@ -196,7 +203,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	s.lock = lock
 
-	sc := scanner{fs: s.fs, dir: dir, readOnly: s.readOnly, log: s.log}
+	sc := scanner{fs: s.fs, dir: dir, readOnly: s.readOnly, log: s.log, useCheckpoint: true}
 	res, err := sc.scan(context.Background())
 	if err != nil {
 		s.unlock()
@@ -204,6 +211,11 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	s.segs, s.streams, s.idem, s.head = res.segs, res.streams, res.idem, res.head
 	s.recovery = res.recovery
+	s.recoveryScanned, s.recoveryCheckpoint = sc.scanned, sc.checkpointAt
+	if sc.checkpointAt > 0 {
+		s.log.Info("eventstore: opened from the recovery checkpoint", "dir", dir,
+			"checkpoint", sc.checkpointAt, "head", res.head.Position, "records_scanned", sc.scanned)
+	}
 	s.commitC = make(chan struct{})
 	s.stop = make(chan struct{})
 	if s.readOnly {
@@ -252,6 +264,9 @@ func (s *Store) Stats() Stats {
 		Groups:   s.stats.groups.Load(),
 		Syncs:    s.stats.syncs.Load(),
 		Bytes:    s.stats.bytes.Load(),
+
+		RecoveryScanned:    s.recoveryScanned,
+		RecoveryCheckpoint: s.recoveryCheckpoint,
 	}
 }
 
@@ -302,6 +317,15 @@ func (s *Store) Close() error {
 			close(s.reqs)
 			s.sendMu.Unlock()
 			<-s.writerDone
+			// The log is complete up to the head: save the recovery state so that the
+			// next Open scans only what is appended after it. A failed store saves
+			// nothing (its files may be in doubt); a failure here costs the next Open a
+			// full scan, nothing else.
+			if s.Failed() == nil {
+				if err := s.writeCheckpoint(); err != nil {
+					s.log.Warn("eventstore: recovery checkpoint not written", "dir", s.dir, "err", err)
+				}
+			}
 		}
 		s.subMu.Lock()
 		s.subsClosed = true

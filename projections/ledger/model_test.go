@@ -91,7 +91,8 @@ func TestApplyRefusesInconsistentEvents(t *testing.T) {
 			assert.Equal(t, uint64(3), m.Position())
 			require.NoError(t, m.check())
 			for i, v := range m.invoices {
-				assert.Equal(t, int32(i), m.invoiceIndex[docKey{v.cust, string(v.id)}], "index of invoice %s", v.id)
+				got, ok := m.invoiceOf(v.cust, v.id)
+				assert.True(t, ok && got == int32(i), "index of invoice %s: %d, want %d", v.id, got, i)
 			}
 		})
 	}
