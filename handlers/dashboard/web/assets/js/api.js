@@ -57,10 +57,13 @@ function url(path, params) {
   return u;
 }
 
+// noTokenReason is the reason shown when a call finds no token.
+export const noTokenReason = 'Enter a token to read the API.';
+
 // authHeaders returns the headers of an API call, or throws when there is no token.
 export function authHeaders(extra) {
   const t = token();
-  if (!t) throw refuse('Enter a token to read the API.');
+  if (!t) throw refuse(noTokenReason);
   return { Authorization: `Bearer ${t}`, ...extra };
 }
 

@@ -1,7 +1,7 @@
 // The dashboard's shell: hash routing, the as-of date, the token box, and the life of each
 // page (one AbortController per rendering, so a page left behind stops its requests and its
 // alert stream).
-import { onUnauthorized, setToken, token, ApiError } from './api.js';
+import { onUnauthorized, setToken, token, ApiError, noTokenReason } from './api.js';
 import { isDate } from './dates.js';
 import { h, replace } from './dom.js';
 import { errorBox } from './ui.js';
@@ -157,9 +157,14 @@ function tokenNeeded() {
     h('button', { type: 'button', on: { click: () => showTokenBox('') } }, 'Enter a token'));
 }
 
+// showTokenBox opens the token box with reason. While it is open, "no token" never replaces
+// a reason already shown: the requests made after a refusal find no token, and "the API
+// refused the token (401)" is the reason the user needs.
 function showTokenBox(reason) {
-  tokenReason.textContent = reason;
-  tokenReason.hidden = !reason;
+  if (!(dialog.open && reason === noTokenReason && tokenReason.textContent)) {
+    tokenReason.textContent = reason;
+    tokenReason.hidden = !reason;
+  }
   if (!dialog.open) {
     tokenInput.value = '';
     dialog.showModal();
