@@ -91,20 +91,32 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if *data != "" && *server != "" {
 		return bad("give --data or --server, not both")
 	}
+	return writeExport(ctx, "export", req, exportTarget{data: *data, server: *server, token: *token, out: *out, manifest: *manifest}, stdout, stderr)
+}
 
+// exportTarget is where an export is read from and written to.
+type exportTarget struct {
+	data, server, token string // the store: a stopped daemon's directory, or a running daemon
+	out, manifest       string // files to write, "" for the export on stdout and no manifest
+}
+
+// writeExport computes req from the store or the server of t, writes it and its manifest, and
+// prints a summary line; verb names the command in messages. It returns the exit code.
+func writeExport(ctx context.Context, verb string, req reports.Request, t exportTarget, stdout, stderr io.Writer) int {
 	var body []byte
 	var man reports.Manifest
-	if *server != "" {
-		body, man, err = exportServer(ctx, *server, *token, req)
+	var err error
+	if t.server != "" {
+		body, man, err = exportServer(ctx, t.server, t.token, req)
 	} else {
-		dir := *data
+		dir := t.data
 		if dir == "" {
 			dir = "./data"
 		}
 		var store *embedded.Store
 		store, err = embedded.Open(dir, embedded.Options{ReadOnly: true})
 		if err != nil {
-			fmt.Fprintf(stderr, "encours export: open %s: %v\n", dir, err)
+			fmt.Fprintf(stderr, "encours %s: open %s: %v\n", verb, dir, err)
 			return exitFinding
 		}
 		defer store.Close()
@@ -113,26 +125,26 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if err != nil {
 		var de *domain.Error
 		if errors.As(err, &de) && de.Kind != domain.KindInternal {
-			fmt.Fprintf(stderr, "encours export: %s: %s\n", de.Code, de.Message)
+			fmt.Fprintf(stderr, "encours %s: %s: %s\n", verb, de.Code, de.Message)
 			return exitUsage
 		}
-		fmt.Fprintf(stderr, "encours export: %v\n", err)
+		fmt.Fprintf(stderr, "encours %s: %v\n", verb, err)
 		return exitFinding
 	}
-	if *out != "" {
-		err = os.WriteFile(*out, body, 0o644)
+	if t.out != "" {
+		err = os.WriteFile(t.out, body, 0o644)
 	} else {
 		_, err = stdout.Write(body)
 	}
-	if err == nil && *manifest != "" {
-		err = writeManifestFile(*manifest, man)
+	if err == nil && t.manifest != "" {
+		err = writeManifestFile(t.manifest, man)
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "encours export: %v\n", err)
+		fmt.Fprintf(stderr, "encours %s: %v\n", verb, err)
 		return exitFinding
 	}
-	fmt.Fprintf(stderr, "export as of %s: %s %s, %d bytes, log position %d, chain hash %s, sha256 %s\n",
-		req.AsOf, req.Report, req.Format, man.Bytes, man.Position, man.ChainHash, man.SHA256)
+	fmt.Fprintf(stderr, "%s as of %s: %s %s, %d bytes, log position %d, chain hash %s, sha256 %s\n",
+		verb, req.AsOf, req.Report, req.Format, man.Bytes, man.Position, man.ChainHash, man.SHA256)
 	return exitOK
 }
 
@@ -171,7 +183,7 @@ func exportServer(ctx context.Context, base, token string, req reports.Request) 
 	if token != "" {
 		hreq.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := (&http.Client{Timeout: replayRequestTimeout}).Do(hreq)
+	resp, err := (&http.Client{Timeout: exportRequestTimeout}).Do(hreq)
 	if err != nil {
 		return nil, reports.Manifest{}, err
 	}
@@ -192,6 +204,9 @@ func exportServer(ctx context.Context, base, token string, req reports.Request) 
 	}
 	return body, man, nil
 }
+
+// exportRequestTimeout bounds a --server export.
+const exportRequestTimeout = 5 * time.Minute
 
 // exportBytesMax bounds an export read from a server (4 GiB: the journal of some ten
 // million events); a larger one is refused rather than held in memory without bound.

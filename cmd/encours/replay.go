@@ -2,28 +2,19 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/encours/encours/domain"
-	"github.com/encours/encours/eventstore/embedded"
 	"github.com/encours/encours/handlers/reports"
 )
 
 func init() {
 	register(verb{name: "replay", summary: "replay the log to a date and export aging, ledger or journal", run: runReplay})
 }
-
-// replayRequestTimeout bounds a --server export.
-const replayRequestTimeout = 5 * time.Minute
 
 // runReplay replays the log as of a business date (and as known at an instant) and writes an
 // export whose bytes are the same every time it is run on the same log with the same
@@ -79,87 +70,6 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintln(stderr, "encours replay: give --data or --server, not both")
 		return exitUsage
 	}
-
-	var body []byte
-	var man reports.Manifest
-	if *server != "" {
-		body, man, err = replayServer(ctx, *server, *token, *report, *format, asOf, knownAt)
-	} else {
-		dir := *data
-		if dir == "" {
-			dir = "./data"
-		}
-		var store *embedded.Store
-		store, err = embedded.Open(dir, embedded.Options{ReadOnly: true})
-		if err != nil {
-			fmt.Fprintf(stderr, "encours replay: open %s: %v\n", dir, err)
-			return exitFinding
-		}
-		defer store.Close()
-		body, man, err = reports.Export(ctx, store, reports.Report(*report), reports.Format(*format), asOf, knownAt)
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "encours replay: %v\n", err)
-		return exitFinding
-	}
-	if *out != "" {
-		err = os.WriteFile(*out, body, 0o644)
-	} else {
-		_, err = stdout.Write(body)
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "encours replay: %v\n", err)
-		return exitFinding
-	}
-	if *manifest != "" {
-		f, err := os.Create(*manifest)
-		if err == nil {
-			err = reports.WriteManifest(f, man)
-			if cerr := f.Close(); err == nil {
-				err = cerr
-			}
-		}
-		if err != nil {
-			fmt.Fprintf(stderr, "encours replay: manifest: %v\n", err)
-			return exitFinding
-		}
-	}
-	fmt.Fprintf(stderr, "replay as of %s: %s %s, %d bytes, log position %d, chain hash %s, sha256 %s\n",
-		asOf, *report, *format, man.Bytes, man.Position, man.ChainHash, man.SHA256)
-	return exitOK
-}
-
-func replayServer(ctx context.Context, base, token, report, format string, asOf domain.Date, knownAt *time.Time) ([]byte, reports.Manifest, error) {
-	u, err := url.Parse(strings.TrimSuffix(base, "/"))
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, reports.Manifest{}, fmt.Errorf("--server %q: want an http(s) URL", base)
-	}
-	q := url.Values{"as_of": {asOf.String()}, "format": {format}}
-	if knownAt != nil {
-		q.Set("known_at", knownAt.Format(time.RFC3339Nano))
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String()+"/v1/exports/"+url.PathEscape(report)+"?"+q.Encode(), nil)
-	if err != nil {
-		return nil, reports.Manifest{}, err
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := (&http.Client{Timeout: replayRequestTimeout}).Do(req)
-	if err != nil {
-		return nil, reports.Manifest{}, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, reports.Manifest{}, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, reports.Manifest{}, fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(body)))
-	}
-	var man reports.Manifest
-	if err := json.Unmarshal([]byte(resp.Header.Get("X-Encours-Manifest")), &man); err != nil {
-		return nil, reports.Manifest{}, errors.New("the server sent no manifest")
-	}
-	return body, man, nil
+	req := reports.Request{Report: reports.Report(*report), Format: reports.Format(*format), AsOf: asOf, KnownAt: knownAt}
+	return writeExport(ctx, "replay", req, exportTarget{data: *data, server: *server, token: *token, out: *out, manifest: *manifest}, stdout, stderr)
 }
