@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -50,30 +51,28 @@ func (l latencies) ms(q float64) float64 {
 	return float64(l[min(len(l)-1, int(q*float64(len(l))))].Nanoseconds()) / 1e6
 }
 
-// runAppends appends batches of batch events from writers goroutines, each to its own
-// stream with its expected version, for d; it reports events/s and latency percentiles.
-func runAppends(ctx context.Context, s eventstore.Store, batch, writers int, d time.Duration) (AppendCase, error) {
-	prefix := fmt.Sprintf("customer-%d-w", time.Now().UnixNano()) // fresh streams on a store used before
-	events := make([][]domain.Envelope, writers)
-	for w := range events {
-		events[w] = storetest.Events(fmt.Sprintf("%s%d", prefix, w), batch)
-	}
-	lats := make([]latencies, writers)
-	errs := make([]error, writers)
+// closedLoop runs op(w, n) for n = 0, 1, ... on each of workers goroutines (w) until d has
+// passed or ctx ends, each call waiting for the previous one; it returns every call's
+// latency, sorted, and the elapsed time. The first error stops every worker and is returned,
+// but a context.Canceled met after the stop is not an error.
+func closedLoop(ctx context.Context, workers int, d time.Duration, op func(w, n int) error) (latencies, time.Duration, error) {
+	lats := make([]latencies, workers)
+	errs := make([]error, workers)
 	var stop atomic.Bool
 	var wg sync.WaitGroup
 	start := time.Now()
-	for w := range writers {
+	for w := range workers {
 		wg.Add(1)
 		go func() { // ends at stop or on the first error
 			defer wg.Done()
-			st := fmt.Sprintf("%s%d", prefix, w)
-			for v := int64(0); !stop.Load(); v += int64(batch) {
+			for n := 0; !stop.Load(); n++ {
 				t0 := time.Now()
-				_, err := s.Append(ctx, eventstore.AppendRequest{Stream: st, ExpectedVersion: v, Events: events[w]})
+				err := op(w, n)
 				lats[w] = append(lats[w], time.Since(t0))
 				if err != nil {
-					errs[w] = err
+					if !stop.Load() || !errors.Is(err, context.Canceled) {
+						errs[w] = err
+					}
 					stop.Store(true)
 					return
 				}
@@ -87,13 +86,30 @@ func runAppends(ctx context.Context, s eventstore.Store, batch, writers int, d t
 	stop.Store(true)
 	wg.Wait()
 	elapsed := time.Since(start)
-	for _, err := range errs {
-		if err != nil {
-			return AppendCase{}, err
-		}
+	if err := errors.Join(errs...); err != nil {
+		return nil, elapsed, err
 	}
 	all := latencies(slices.Concat(lats...))
 	slices.Sort(all)
+	return all, elapsed, nil
+}
+
+// runAppends appends batches of batch events from writers goroutines, each to its own
+// stream with its expected version, for d; it reports events/s and latency percentiles.
+func runAppends(ctx context.Context, s eventstore.Store, batch, writers int, d time.Duration) (AppendCase, error) {
+	prefix := fmt.Sprintf("customer-%d-w", time.Now().UnixNano()) // fresh streams on a store used before
+	events := make([][]domain.Envelope, writers)
+	for w := range events {
+		events[w] = storetest.Events(fmt.Sprintf("%s%d", prefix, w), batch)
+	}
+	all, elapsed, err := closedLoop(ctx, writers, d, func(w, n int) error {
+		_, err := s.Append(ctx, eventstore.AppendRequest{Stream: fmt.Sprintf("%s%d", prefix, w),
+			ExpectedVersion: int64(n * batch), Events: events[w]})
+		return err
+	})
+	if err != nil {
+		return AppendCase{}, err
+	}
 	return AppendCase{Batch: batch, Writers: writers, EventsPS: float64(len(all)*batch) / elapsed.Seconds(),
 		P50ms: all.ms(0.50), P90ms: all.ms(0.90), P99ms: all.ms(0.99), P999ms: all.ms(0.999), Appends: len(all)}, nil
 }

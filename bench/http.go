@@ -3,16 +3,12 @@ package bench
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
-	"slices"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/encours/encours/eventstore"
@@ -93,47 +89,16 @@ func runHTTP(ctx context.Context, url string, clients int, d time.Duration) (htt
 			return httpResult{}, err
 		}
 	}
-	lats := make([]latencies, clients)
-	errs := make([]error, clients)
-	var stop atomic.Bool
-	var wg sync.WaitGroup
-	start := time.Now()
-	for c := range clients {
-		wg.Add(1)
-		go func() { // ends at stop or on the first error
-			defer wg.Done()
-			for n := 0; !stop.Load(); n++ {
-				cust := fmt.Sprintf("HTTP%05d", c*httpCustomersPerClient+n%httpCustomersPerClient)
-				inv := fmt.Sprintf("F-%d-%d", c, n)
-				body := fmt.Sprintf(`{"customer_id":%q,"invoice_id":%q,"number":%q,"amount":%d,"currency":"EUR","issue_date":"2026-01-05","due_date":"2026-02-04"}`,
-					cust, inv, inv, 10_000+n%5000)
-				t0 := time.Now()
-				err := post("/v1/invoices", "inv-"+inv, []byte(body))
-				lats[c] = append(lats[c], time.Since(t0))
-				if err != nil {
-					if !stop.Load() || !errors.Is(err, context.Canceled) {
-						errs[c] = err
-					}
-					stop.Store(true)
-					return
-				}
-			}
-		}()
+	all, elapsed, err := closedLoop(ctx, clients, d, func(c, n int) error {
+		cust := fmt.Sprintf("HTTP%05d", c*httpCustomersPerClient+n%httpCustomersPerClient)
+		inv := fmt.Sprintf("F-%d-%d", c, n)
+		body := fmt.Sprintf(`{"customer_id":%q,"invoice_id":%q,"number":%q,"amount":%d,"currency":"EUR","issue_date":"2026-01-05","due_date":"2026-02-04"}`,
+			cust, inv, inv, 10_000+n%5000)
+		return post("/v1/invoices", "inv-"+inv, []byte(body))
+	})
+	if err != nil {
+		return httpResult{}, err
 	}
-	select {
-	case <-time.After(d):
-	case <-ctx.Done():
-	}
-	stop.Store(true)
-	wg.Wait()
-	elapsed := time.Since(start)
-	for _, err := range errs {
-		if err != nil {
-			return httpResult{}, err
-		}
-	}
-	all := latencies(slices.Concat(lats...))
-	slices.Sort(all)
 	return httpResult{perSec: float64(len(all)) / elapsed.Seconds(), p50: all.ms(0.5), p99: all.ms(0.99), requests: len(all)}, nil
 }
 
