@@ -434,7 +434,8 @@ func serve(ctx context.Context, logger *slog.Logger, cfg config, stdout io.Write
 	ledgerReads := reports.NewLedger(eng, store)
 	opts.CustomerDetails = func(r *http.Request, id domain.CustomerID, asOf domain.Date, knownAt *time.Time) (*httpapi.CustomerDetails, error) {
 		var d httpapi.CustomerDetails
-		err := ledgerReads.With(r.Context(), asOf, today(), knownAt, func(m *ledger.Model, b reports.Basis) error {
+		// A past date or a knowledge time replays this customer's stream and the rates only.
+		err := ledgerReads.WithCustomer(r.Context(), id, asOf, today(), knownAt, func(m *ledger.Model, b reports.Basis) error {
 			f, err := ledger.ComputeFigures(m, ledger.CustomerScope(id), asOf, ledger.Config{})
 			if errors.Is(err, ledger.ErrUnknownCustomer) {
 				return nil // registered after the projection's position: no figures yet
