@@ -168,7 +168,8 @@ func (b *browser) waitFor(what, expr string) {
 	_, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(browserWaitMax)))
 	if err != nil {
 		state := eval[string](b, `(document.getElementById('main')||{}).innerText?.slice(0, 600) || ''`)
-		b.t.Fatalf("waiting for %s (%s): %v\npage says: %s\nproblems: %q", what, expr, err, state, b.takeProblems())
+		box := eval[string](b, `(() => { const d = document.getElementById('token-dialog'); return d ? 'open=' + d.open + ' reason=' + JSON.stringify(document.getElementById('token-reason').textContent) : ''; })()`)
+		b.t.Fatalf("waiting for %s (%s): %v\npage says: %s\ntoken box: %s\nproblems: %q", what, expr, err, state, box, b.takeProblems())
 	}
 }
 

@@ -157,11 +157,12 @@ function tokenNeeded() {
     h('button', { type: 'button', on: { click: () => showTokenBox('') } }, 'Enter a token'));
 }
 
-// showTokenBox opens the token box with reason. While it is open, "no token" never replaces
-// a reason already shown: the requests made after a refusal find no token, and "the API
-// refused the token (401)" is the reason the user needs.
+// showTokenBox opens the token box with reason. While it is open, "no token" (or no reason)
+// never replaces a reason already shown: after a refusal the token is forgotten, so the
+// page's other requests and any new render find none, and "the API refused the token (401)"
+// is the reason the user needs.
 function showTokenBox(reason) {
-  if (!(dialog.open && reason === noTokenReason && tokenReason.textContent)) {
+  if (!(dialog.open && (reason === '' || reason === noTokenReason) && tokenReason.textContent)) {
     tokenReason.textContent = reason;
     tokenReason.hidden = !reason;
   }
