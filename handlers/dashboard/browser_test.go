@@ -336,6 +336,28 @@ func TestBrowser(t *testing.T) {
 		b.screenshot("alerts")
 	})
 
+	step("alerts: resolve by hand with a click", func(t *testing.T) {
+		b.t = t
+		shown := eval[[]string](b, `[...document.querySelectorAll('[data-list="alerts"] > li:not([data-status="resolved"])')].map((li) => li.dataset.alertId)`)
+		require.NotEmpty(t, shown)
+		target := shown[len(shown)-1] // not the one acknowledged above, when there are two
+		comment := "Paid by transfer, confirmed by phone"
+		sel := fmt.Sprintf(`li[data-alert-id=%q]`, target)
+		b.do(chromedp.SendKeys(chromedp.CSS(sel+" textarea"), comment),
+			chromedp.Click(chromedp.CSS(sel+" button[data-resolve]")))
+		b.waitFor("the resolved alert", fmt.Sprintf(`document.querySelector('li[data-alert-id=%q][data-status="resolved"]') !== null`, target))
+		var got alert
+		d.get(t, "/v1/alerts/"+url.PathEscape(target), nil, &got)
+		assert.Equal(t, "resolved", got.Status)
+		assert.Equal(t, "resolved by hand", got.ResolvedReason)
+		assert.Equal(t, comment, got.ResolvedComment)
+		assert.NotEmpty(t, got.ResolvedBy)
+		assert.NotEmpty(t, got.ResolvedOn)
+		assert.Equal(t, comment, eval[string](b, fmt.Sprintf(`document.querySelector(%q).textContent`, sel+` [data-field="resolved-comment"] q`)))
+		assert.False(t, eval[bool](b, fmt.Sprintf(`document.querySelector(%q) !== null`, sel+" button[data-resolve]")), "a resolved alert offers no form")
+		assert.Contains(t, eval[string](b, `document.getElementById('announcer').textContent`), "resolved")
+	})
+
 	step("alerts: filter", func(t *testing.T) {
 		b.t = t
 		shown := func() []string {

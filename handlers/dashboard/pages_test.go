@@ -94,14 +94,18 @@ type customersAnswer struct {
 }
 
 type alert struct {
-	AlertID     string `json:"alert_id"`
-	CustomerID  string `json:"customer_id"`
-	Severity    string `json:"severity"`
-	Status      string `json:"status"`
-	Position    uint64 `json:"position"`
-	RaisedOn    string `json:"raised_on"`
-	ResolvedOn  string `json:"resolved_on"`
-	Explanation struct {
+	AlertID    string `json:"alert_id"`
+	CustomerID string `json:"customer_id"`
+	Severity   string `json:"severity"`
+	Status     string `json:"status"`
+	Position   uint64 `json:"position"`
+	RaisedOn   string `json:"raised_on"`
+	ResolvedOn string `json:"resolved_on"`
+	// Resolution by hand (POST /v1/alerts/{id}/resolve).
+	ResolvedReason  string `json:"resolved_reason"`
+	ResolvedComment string `json:"resolved_comment"`
+	ResolvedBy      string `json:"resolved_by"`
+	Explanation     struct {
 		Summary string `json:"summary"`
 	} `json:"explanation"`
 	Escalations []struct {

@@ -1,5 +1,6 @@
 // Alerts: filter by status, severity and customer; read why each was raised; acknowledge
-// one with a comment (credit managers: POST /v1/alerts/{id}/ack).
+// one with a comment (credit managers: POST /v1/alerts/{id}/ack), or resolve it by hand
+// (POST /v1/alerts/{id}/resolve: the rule stays quiet until its condition clears).
 import { ApiError, get, optional, post } from '../api.js';
 import { compareDates } from '../dates.js';
 import { h, replace, uid } from '../dom.js';
@@ -85,7 +86,9 @@ function alertCard(a, ctx) {
     ex.summary ? h('p', { class: 'alert-reason' }, 'Why: ', ex.summary) : null,
     h('p', { class: 'entry-meta' }, `raised ${a.raised_on} · subject ${a.subject} · log position ${a.position}`,
       a.escalations && a.escalations.length ? ` · escalated ${a.escalations.map((e) => `${e.from}→${e.to} on ${e.on}`).join(', ')}` : '',
-      a.status === 'resolved' ? ` · resolved ${a.resolved_on}${a.resolved_reason ? ` (${a.resolved_reason})` : ''}` : ''),
+      a.status === 'resolved' ? ` · resolved ${a.resolved_on}${a.resolved_reason ? ` (${a.resolved_reason})` : ''}${a.resolved_by ? ` by ${a.resolved_by}` : ''}` : '',
+      a.cleared_on ? ` · condition cleared ${a.cleared_on}` : ''),
+    a.resolved_comment ? h('p', { class: 'alert-resolution', dataset: { field: 'resolved-comment' } }, 'Resolution: ', h('q', null, a.resolved_comment)) : null,
     h('details', null, h('summary', null, 'Explanation'),
       h('dl', { class: 'explanation' }, figures('Baseline', ex.baseline), figures('Now', ex.current), figures('Threshold', ex.threshold),
         ex.moved_by && ex.moved_by.length ? [h('dt', null, 'Moved by'), h('dd', null, h('ul', null, ex.moved_by.map((mv) => h('li', null, moverText(mv)))))] : null)),
@@ -95,40 +98,51 @@ function alertCard(a, ctx) {
   return li;
 }
 
+// ackForm acknowledges the alert or resolves it by hand, with the same optional comment:
+// the button pressed says which.
 function ackForm(a, li, ctx) {
   const id = uid('comment');
   const input = h('textarea', { id, name: 'comment', rows: 1, maxlength: commentBytesMax, dataset: { ackComment: a.alert_id } });
-  const button = h('button', { type: 'submit', dataset: { ack: a.alert_id } }, 'Acknowledge');
+  const ack = h('button', { type: 'submit', value: 'ack', dataset: { ack: a.alert_id } }, 'Acknowledge');
+  const resolve = h('button', { type: 'submit', value: 'resolve', class: 'secondary', dataset: { resolve: a.alert_id },
+    title: 'Resolve by hand: the rule stays quiet until its condition clears, and raises again if it worsens' }, 'Resolve');
   const msg = h('p', { class: 'form-message', role: 'status' });
+  const actions = {
+    ack: { path: 'ack', doing: 'Acknowledging…', done: 'acknowledged', refused: 'acknowledge' },
+    resolve: { path: 'resolve', doing: 'Resolving…', done: 'resolved', refused: 'resolve' },
+  };
   return h('form', {
     class: 'ack-form',
-    'aria-label': `Acknowledge alert ${a.alert_id}`,
+    'aria-label': `Acknowledge or resolve alert ${a.alert_id}`,
     on: {
       submit: async (ev) => {
         ev.preventDefault();
+        const act = actions[ev.submitter && ev.submitter.value === 'resolve' ? 'resolve' : 'ack'];
         if (new TextEncoder().encode(input.value).length > commentBytesMax) {
           msg.textContent = `The comment is longer than ${commentBytesMax} bytes.`;
           return;
         }
-        button.disabled = true;
-        msg.textContent = 'Acknowledging…';
+        ack.disabled = true;
+        resolve.disabled = true;
+        msg.textContent = act.doing;
         try {
-          const updated = await post(`/v1/alerts/${encodeURIComponent(a.alert_id)}/ack`, { comment: input.value }, ctx.signal);
+          const updated = await post(`/v1/alerts/${encodeURIComponent(a.alert_id)}/${act.path}`, { comment: input.value }, ctx.signal);
           const fresh = alertCard(updated, ctx);
           li.replaceWith(fresh);
-          ctx.announce(`Alert ${a.alert_id} acknowledged.`);
+          ctx.announce(`Alert ${a.alert_id} ${act.done}.`);
           const title = fresh.querySelector('h2');
           if (title) {
             title.tabIndex = -1;
             title.focus();
           }
         } catch (e) {
-          button.disabled = false;
-          if (e instanceof ApiError && e.status === 403) msg.textContent = 'This token may not acknowledge alerts: a credit manager (or admin) token is needed.';
-          else msg.textContent = `Not acknowledged: ${e.message}`;
+          ack.disabled = false;
+          resolve.disabled = false;
+          if (e instanceof ApiError && e.status === 403) msg.textContent = `This token may not ${act.refused} alerts: a credit manager (or admin) token is needed.`;
+          else msg.textContent = `Not ${act.done}: ${e.message}`;
         }
       },
     },
   },
-  h('label', { for: id }, 'Comment (optional)'), input, button, msg);
+  h('label', { for: id }, 'Comment (optional)'), input, h('div', { class: 'form-actions' }, ack, resolve), msg);
 }
