@@ -95,6 +95,9 @@ type config struct {
 	store          string          // embedded or kurrentdb
 	kurrentURL     string          // with store kurrentdb: esdb://host:port?tls=...
 	scale          scaleConfig     // --role and Kafka (role.go)
+	// replayCacheMiB bounds the past-date models the read side keeps
+	// (reports.Ledger.SetReplayCache).
+	replayCacheMiB uint64
 }
 
 // run is main with its inputs explicit; it returns the exit code: 0 after a clean shutdown,
@@ -121,6 +124,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	storeKind := fs.String("store", "embedded", "embedded: the store in --data; kurrentdb: KurrentDB at --kurrentdb-url (--data keeps projection snapshots and delivery state)")
 	kurrentURL := fs.String("kurrentdb-url", "", "KurrentDB connection string, e.g. esdb://127.0.0.1:2113?tls=false (default $ENCOURS_KURRENTDB_URL)")
 	signalsConfig := fs.String("signals-config", "", "JSON file of the signals' thresholds, per segment (default: the built-in ones)")
+	replayCacheMiB := fs.Uint64("replay-cache-mib", reports.ReplayCacheBytesDefault>>20, "past-date reads keep their replayed models and continue them with new events: the memory they may hold, in MiB (0: keep none)")
 	scaleFlags := addScaleFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -137,7 +141,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fs.Usage()
 		return 2
 	}
-	cfg := config{dir: *data, listen: *listen, clock: command.WallClock{}, rate: auth.Rate{PerSecond: *rateLimit, Burst: *rateBurst}}
+	cfg := config{dir: *data, listen: *listen, clock: command.WallClock{}, rate: auth.Rate{PerSecond: *rateLimit, Burst: *rateBurst}, replayCacheMiB: *replayCacheMiB}
 	switch *clockMode {
 	case "wall":
 	case "manual":
@@ -379,7 +383,11 @@ func serve(ctx context.Context, logger *slog.Logger, cfg config, stdout io.Write
 			err = fmt.Errorf("ledger projection: %w", perr)
 		}
 	}()
-	reads := reports.NewHTTP(reports.NewLedger(eng, store), store, cfg.clock, logger)
+	// One read side for the report routes and the customer details: they share the kept
+	// past-date models.
+	ledgerReads := reports.NewLedger(eng, store)
+	ledgerReads.SetReplayCache(cfg.replayCacheMiB << 20)
+	reads := reports.NewHTTP(ledgerReads, store, cfg.clock, logger)
 	for _, r := range onlyIf(cfg.scale.servesLedger(), reads.Routes()) {
 		opts.Extra = append(opts.Extra, httpapi.Extra{Pattern: r.Pattern, Permission: r.Permission, Handler: r.Handler,
 			Summary: r.Summary, Tag: "reports", Query: r.Query, PathExamples: r.PathExamples})
@@ -431,7 +439,6 @@ func serve(ctx context.Context, logger *slog.Logger, cfg config, stdout io.Write
 	// GET /v1/customers/{id} shows the read models' figures beside the command side's
 	// position: aging, DSO and DBT from the ledger projection (as of, as known at), the risk
 	// score, signals and open alerts from the alert evaluator (as known now).
-	ledgerReads := reports.NewLedger(eng, store)
 	opts.CustomerDetails = func(r *http.Request, id domain.CustomerID, asOf domain.Date, knownAt *time.Time) (*httpapi.CustomerDetails, error) {
 		var d httpapi.CustomerDetails
 		// A past date or a knowledge time replays this customer's stream and the rates only.

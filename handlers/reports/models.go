@@ -30,19 +30,31 @@ type live interface {
 
 // Ledger gives read models for an as-of date and a knowledge time: the live projection for
 // "today, as known now", a replay from the log otherwise (ledger.Replay: effective_on <= as
-// of, recorded_at <= known at).
+// of, recorded_at <= known at). Replayed models are kept (replayCache) and continued with
+// what was appended since, so the dashboard's month ends are not replayed from position 1
+// at every request.
 type Ledger struct {
 	live  live // may be nil: every read replays
 	store engine.Reader
+	cache *replayCache
 }
+
+// ReplayCacheBytesDefault bounds the replayed models a Ledger keeps, in estimated heap
+// bytes summed over the models (ledger.Model.ApproxBytes): room for the dashboard's twelve
+// month ends of a portfolio of about 30 000 customers.
+const ReplayCacheBytesDefault = 1 << 30
 
 // NewLedger returns the read side over a live projection (nil: always replay) and the log.
 func NewLedger(l live, store engine.Reader) *Ledger {
 	if store == nil {
 		panic("reports: NewLedger needs the log")
 	}
-	return &Ledger{live: l, store: store}
+	return &Ledger{live: l, store: store, cache: newReplayCache(ReplayCacheBytesDefault)}
 }
+
+// SetReplayCache bounds the replayed models kept, in estimated heap bytes summed over them;
+// 0 keeps none (every past-date read replays the whole log).
+func (l *Ledger) SetReplayCache(bytes uint64) { l.cache.setBudget(bytes) }
 
 // With calls fn with a model as of asOf and known at knownAt (nil: now). today is the
 // clock's date: a read at today and known now uses the live projection when it is ready.
@@ -59,11 +71,9 @@ func (l *Ledger) With(ctx context.Context, asOf, today domain.Date, knownAt *tim
 	if knownAt != nil {
 		kt = *knownAt
 	}
-	m, err := engine.LedgerAsOf(ctx, l.store, asOf, kt)
-	if err != nil {
-		return fmt.Errorf("replay as of %s: %w", asOf, err)
-	}
-	return fn(m, Basis{AsOf: asOf, KnownAt: knownAt, Position: m.Position(), ChainHash: m.Hash()})
+	return l.cache.with(ctx, l.store, asOf, kt, func(m *ledger.Model) error {
+		return fn(m, Basis{AsOf: asOf, KnownAt: knownAt, Position: m.Position(), ChainHash: m.Hash()})
+	})
 }
 
 // streamReader reads one stream (eventstore.Store has it); a store without it replays the

@@ -180,7 +180,8 @@ type replayState struct {
 	// facts were recorded after them (an import of history): the customer is materialised
 	// when its first fact effective at asOf arrives.
 	pending map[domain.CustomerID]domain.CustomerRegistered
-	skipped int // references the replay could not follow as recorded (ReplayAdjustments)
+	skipped int    // references the replay could not follow as recorded (ReplayAdjustments)
+	seen    uint64 // position of the last envelope read, kept or not (ReplaySeen)
 }
 
 // Model is the ledger read model. It is not safe for concurrent use: the engine serialises
@@ -362,12 +363,40 @@ func (m *Model) ApplyDecoded(e domain.Envelope, ev domain.Event) error {
 func Replay(envs iter.Seq[domain.Envelope], asOf domain.Date, knownAt time.Time) (*Model, error) {
 	m := New()
 	m.replay = &replayState{asOf: asOf, knownAt: knownAt, pending: make(map[domain.CustomerID]domain.CustomerRegistered)}
-	var last uint64
+	if err := m.replayFeed(envs); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// ReplayMore continues a model built by Replay with the envelopes appended since: envs
+// starts after ReplaySeen and is in position order. Replay applies the envelopes it keeps in
+// position order and nothing else, so the model is the one a fresh Replay of the longer log
+// would build (TestReplayMoreEqualsReplay). On an error the model is in an unknown state and
+// must be dropped.
+func (m *Model) ReplayMore(envs iter.Seq[domain.Envelope]) error {
+	if m.replay == nil {
+		return errors.New("ledger: ReplayMore on a model not built by Replay")
+	}
+	return m.replayFeed(envs)
+}
+
+// ReplaySeen returns the position of the last envelope a replayed model has read, kept or
+// not (Position is the last one kept: recorded by the known-at instant).
+func (m *Model) ReplaySeen() uint64 {
+	if m.replay == nil {
+		return m.position
+	}
+	return m.replay.seen
+}
+
+func (m *Model) replayFeed(envs iter.Seq[domain.Envelope]) error {
+	asOf, knownAt := m.replay.asOf, m.replay.knownAt
 	for e := range envs {
-		if e.Position <= last {
-			return nil, fmt.Errorf("ledger: replay position %d after %d: %w", e.Position, last, ErrOutOfOrder)
+		if e.Position <= m.replay.seen {
+			return fmt.Errorf("ledger: replay position %d after %d: %w", e.Position, m.replay.seen, ErrOutOfOrder)
 		}
-		last = e.Position
+		m.replay.seen = e.Position
 		if e.RecordedAt.After(knownAt) {
 			continue
 		}
@@ -379,7 +408,7 @@ func Replay(envs iter.Seq[domain.Envelope], asOf domain.Date, knownAt time.Time)
 			if e.Type == domain.TypeCustomerRegistered {
 				ev, err := domain.DecodeEvent(e.Type, e.SchemaVersion, e.Data)
 				if err != nil {
-					return nil, fmt.Errorf("ledger: replay decode position %d: %w", e.Position, err)
+					return fmt.Errorf("ledger: replay decode position %d: %w", e.Position, err)
 				}
 				r := ev.(domain.CustomerRegistered)
 				m.replay.pending[r.CustomerID] = r
@@ -388,13 +417,13 @@ func Replay(envs iter.Seq[domain.Envelope], asOf domain.Date, knownAt time.Time)
 		}
 		ev, err := domain.DecodeEvent(e.Type, e.SchemaVersion, e.Data)
 		if err != nil {
-			return nil, fmt.Errorf("ledger: replay decode position %d: %w", e.Position, err)
+			return fmt.Errorf("ledger: replay decode position %d: %w", e.Position, err)
 		}
 		if err := m.applyEvent(e.Stream, ev); err != nil {
-			return nil, fmt.Errorf("ledger: replay position %d (%s on %s): %w", e.Position, e.Type, e.Stream, err)
+			return fmt.Errorf("ledger: replay position %d (%s on %s): %w", e.Position, e.Type, e.Stream, err)
 		}
 	}
-	return m, nil
+	return nil
 }
 
 // ReplaySlice is Replay over a slice in position order.

@@ -2,6 +2,8 @@ package ledger
 
 import (
 	"encoding/json"
+	"iter"
+	"slices"
 	"testing"
 	"time"
 
@@ -136,4 +138,58 @@ func TestLiveEqualsLaterReplay(t *testing.T) {
 			t.Logf("backdated history: %d of %d days differ as known now; %d replay adjustments", differs, len(seen), adjustments)
 		}
 	}
+}
+
+// TestReplayMoreEqualsReplay: a replayed model continued with the envelopes appended since
+// (what the read side's replay cache does) equals a fresh Replay of the longer log, whatever
+// the split point, for as-of dates in the middle of the history, and for a known-at instant.
+// The history has backdated events, so later envelopes do change earlier dates.
+func TestReplayMoreEqualsReplay(t *testing.T) {
+	events := 300
+	if testing.Short() || raceEnabled {
+		events = 150
+	}
+	custs, evs, days := genHistory(7, events, d("2024-01-01"), 5)
+	log := newLog()
+	for i, ev := range evs {
+		log.add(t, custs[i], ev, recordedOn(days[i], i))
+	}
+	slice := func(envs []domain.Envelope) iter.Seq[domain.Envelope] { return slices.Values(envs) }
+	changed := 0
+	for _, asOf := range []domain.Date{days[events/4], days[events/2], days[3*events/4]} {
+		for _, knownAt := range []time.Time{farFuture, endOfDay(days[2*events/3])} {
+			m, err := ReplaySlice(log.envs[:events/5], asOf, knownAt)
+			require.NoError(t, err)
+			before := dump(m)
+			// Continue in uneven steps, comparing with a fresh replay at each.
+			for cut := events / 5; cut < len(log.envs); {
+				next := min(len(log.envs), cut+1+cut%37)
+				require.NoError(t, m.ReplayMore(slice(log.envs[cut:next])))
+				cut = next
+				fresh, err := ReplaySlice(log.envs[:cut], asOf, knownAt)
+				require.NoError(t, err)
+				require.Equal(t, dump(fresh), dump(m), "as of %s known at %s, log cut at %d", asOf, knownAt, cut)
+				require.Equal(t, fresh.Position(), m.Position())
+				require.Equal(t, fresh.Hash(), m.Hash())
+				require.Equal(t, fresh.ReplayAdjustments(), m.ReplayAdjustments())
+				require.Equal(t, uint64(cut), m.ReplaySeen())
+			}
+			require.Equal(t, figuresJSON(t, mustReplay(t, log.envs, asOf, knownAt), asOf), figuresJSON(t, m, asOf))
+			if dump(m) != before {
+				changed++
+			}
+		}
+	}
+	assert.Positive(t, changed, "later envelopes should change some past date")
+	// A model continued with envelopes it has already read is refused, not double-counted.
+	m := mustReplay(t, log.envs[:10], days[5], farFuture)
+	require.ErrorIs(t, m.ReplayMore(slice(log.envs[9:12])), ErrOutOfOrder)
+	require.Error(t, New().ReplayMore(slice(log.envs[:1])), "a live model is not a replay")
+}
+
+func mustReplay(t *testing.T, envs []domain.Envelope, asOf domain.Date, knownAt time.Time) *Model {
+	t.Helper()
+	m, err := ReplaySlice(envs, asOf, knownAt)
+	require.NoError(t, err)
+	return m
 }
