@@ -93,6 +93,9 @@ type scaleConfig struct {
 	replication int
 	prefix      string
 	relay       bool
+	// reports: an api node keeps the whole ledger projection and serves the report routes
+	// (--reports); always true for role all, false for projectors.
+	reports bool
 }
 
 // kafkaOn reports whether this process talks to Kafka.
@@ -102,15 +105,19 @@ func (s scaleConfig) kafkaOn() bool { return len(s.brokers) > 0 }
 // relay, alert evaluation and delivery.
 func (s scaleConfig) followsLog() bool { return s.role == roleAll || s.relay }
 
-// servesLedger reports whether this process keeps the whole ledger projection.
-func (s scaleConfig) servesLedger() bool { return s.role == roleAll }
+// servesLedger reports whether this process keeps the whole ledger projection and serves
+// the portfolio-wide reports from it: role all, and api nodes with --reports on. Projectors
+// hold only their partitions' customers.
+func (s scaleConfig) servesLedger() bool {
+	return s.role == roleAll || (s.role == roleAPI && s.reports)
+}
 
 func (s scaleConfig) topic(name string) string { return s.prefix + name }
 
 // scaleFlags registers the distributed mode's flags on fs; parse reads them after fs.Parse.
 type scaleFlags struct {
-	role, brokers, group, prefix, relay *string
-	partitions, replication             *int
+	role, brokers, group, prefix, relay, reports *string
+	partitions, replication                      *int
 }
 
 func addScaleFlags(fs *flag.FlagSet) *scaleFlags {
@@ -120,6 +127,7 @@ func addScaleFlags(fs *flag.FlagSet) *scaleFlags {
 		group:       fs.String("kafka-group", "encours-projectors", "consumer group of the projectors on encours.events"),
 		prefix:      fs.String("kafka-topic-prefix", "", "prefix of every topic name (several deployments on one cluster)"),
 		relay:       fs.String("relay", "on", "api role: on: this node relays to encours.events and evaluates and delivers alerts (run exactly one such node); off: it does not"),
+		reports:     fs.String("reports", "on", "api role: on: this node keeps the whole ledger projection, followed from the store, and serves the portfolio reports (/v1/portfolio, /v1/aging, exports...); off: it serves commands and per-customer reads only, with less memory"),
 		partitions:  fs.Int("kafka-partitions", 12, "partitions of the topics created at start: the most projectors (and ingesting api nodes) that can work at once"),
 		replication: fs.Int("kafka-replication", 1, "replication factor of the topics created at start (3 in production)"),
 	}
@@ -149,6 +157,13 @@ func (f *scaleFlags) parse(fs *flag.FlagSet, getenv func(string) string, store s
 	default:
 		return sc, fmt.Errorf("--relay %q: want on or off", *f.relay)
 	}
+	switch *f.reports {
+	case "on":
+		sc.reports = true
+	case "off":
+	default:
+		return sc, fmt.Errorf("--reports %q: want on or off", *f.reports)
+	}
 	switch sc.role {
 	case roleAll:
 		if !given {
@@ -162,7 +177,7 @@ func (f *scaleFlags) parse(fs *flag.FlagSet, getenv func(string) string, store s
 		return sc, fmt.Errorf("--role %q: want api, projector or all", *f.role)
 	}
 	if sc.role == roleProjector {
-		sc.relay = false
+		sc.relay, sc.reports = false, false
 		if store != "kurrentdb" {
 			return sc, errors.New("--role projector needs --store kurrentdb: a projector reads the stream versions it has not received from the store the api nodes share")
 		}
@@ -266,7 +281,7 @@ func startKafkaSide(ctx context.Context, logger *slog.Logger, cfg config, store 
 		return errors.Join(sub.Close(), pub.Close())
 	}
 	logger.Info("kafka side started", slog.String("brokers", strings.Join(sc.brokers, ",")),
-		slog.Bool("relay", sc.followsLog()), slog.String("ingest", icfg.Topic))
+		slog.Bool("relay", sc.followsLog()), slog.Bool("reports", sc.servesLedger()), slog.String("ingest", icfg.Topic))
 	return side, nil
 }
 

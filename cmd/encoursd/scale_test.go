@@ -147,14 +147,21 @@ func TestProjectorKilledMidStream(t *testing.T) {
 	for i := range customers {
 		post(t, api.url+"/v1/customers", scaleToken, fmt.Sprintf(`{"id":%q,"name":"Customer %d","country":"FR","segment":"sme","currency":"EUR","terms_days":30,"credit_limit":50000000}`, id(i), i))
 	}
-	// The stream goes on in the background while p2 is killed.
+	// The stream goes on in the background while p2 is killed: at least minRounds rounds,
+	// and until afterKill rounds have followed the kill, so that the kill always lands in
+	// the middle of it however slowly the projectors join their group.
 	var sent atomic.Int64
+	var killed atomic.Bool
 	done := make(chan error, 1)
-	const rounds = 30
+	const minRounds, afterKill, maxRounds = 30, 5, 90 // round 99 is the last one, below
 	go func() { // ends after the rounds, or at the first failed request
 		tick := time.NewTicker(5 * time.Millisecond) // about 200 requests/s: a stream, not a burst
 		defer tick.Stop()
-		for n := 1; n <= rounds; n++ {
+		tail := 0
+		for n := 1; n <= maxRounds && (n <= minRounds || tail < afterKill); n++ {
+			if killed.Load() {
+				tail++
+			}
 			for i := range customers {
 				body := invoice(id(i), n)
 				path := "/v1/invoices"
@@ -189,10 +196,11 @@ func TestProjectorKilledMidStream(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	require.NoError(t, p2.cmd.Process.Signal(syscall.SIGKILL))
 	killedAt := sent.Load()
-	require.Less(t, killedAt, int64(rounds*customers), "projector 2 was killed after the stream ended, not in the middle of it")
+	killed.Store(true)
 	select {
 	case err := <-done:
 		require.NoError(t, err)
+		require.Less(t, killedAt, sent.Load(), "projector 2 was killed after the stream ended, not in the middle of it")
 	case <-time.After(2 * scaleWait):
 		t.Fatal("the API did not take the invoices in time")
 	}
@@ -223,6 +231,32 @@ func TestProjectorKilledMidStream(t *testing.T) {
 		assert.Equal(t, f.Overdue, got[cid].Overdue, "overdue of %s", cid)
 		assert.Equal(t, f.OpenItems, got[cid].OpenItems, "open items of %s", cid)
 	}
+	// The api node (--reports on by default) follows the whole log and serves the portfolio:
+	// its live figures equal the full replay's, at the store's head.
+	head, err := store.Head(context.Background())
+	require.NoError(t, err)
+	var pf struct {
+		Basis struct {
+			Position uint64 `json:"position"`
+			Live     bool   `json:"live"`
+		} `json:"basis"`
+		Data struct {
+			Figures struct {
+				Exposure  domain.Money `json:"exposure"`
+				OpenItems int          `json:"open_items"`
+			} `json:"figures"`
+		} `json:"data"`
+	}
+	require.Eventually(t, func() bool {
+		require.NoError(t, json.Unmarshal([]byte(get(t, api.url+"/v1/portfolio", scaleToken)), &pf))
+		return pf.Basis.Position >= head.Position
+	}, scaleWait, 50*time.Millisecond, "the api node's ledger reaches the store's head")
+	assert.True(t, pf.Basis.Live, "the api node answers from its live projection")
+	whole, err := ledger.ComputeFigures(ref, ledger.Portfolio(), asOf, ledger.Config{})
+	require.NoError(t, err)
+	assert.Equal(t, whole.Exposure, pf.Data.Figures.Exposure, "portfolio exposure on the api node")
+	assert.Equal(t, whole.OpenItems, pf.Data.Figures.OpenItems, "portfolio open items on the api node")
+
 	filled := metric(t, p1.url, "encours_projector_events_filled_total")
 	t.Logf("projector 2 killed after %d requests; survivor: applied %.0f, filled from the store %.0f, duplicates %.0f; in %s",
 		killedAt, metric(t, p1.url, "encours_projector_events_applied_total"), filled,
@@ -320,8 +354,9 @@ func TestIngestOnTheAPINode(t *testing.T) {
 	brokers := kafkatest.Real(t)
 	srv := kurrenttest.Start(t)
 	c := cluster{bin: buildDaemon(t), url: srv.URL(), brokers: strings.Join(brokers, ","), prefix: "t" + watermill.NewShortUUID() + "."}
-	api := c.start(t, "--role", "api", "--relay", "off")
+	api := c.start(t, "--role", "api", "--relay", "off", "--reports", "off")
 	defer api.stop(t)
+	assert.Equal(t, http.StatusNotFound, do(t, http.MethodGet, api.url+"/v1/portfolio", scaleToken, ""), "--reports off: no portfolio on this node")
 
 	pcfg := kafka.DefaultPublisherConfig(brokers)
 	pub, err := kafka.NewPublisher(pcfg, kafkatest.Logger())
@@ -383,6 +418,7 @@ func TestScaleFlagsRefused(t *testing.T) {
 		{"--role", "api", "--kafka-brokers", "127.0.0.1:9092", "--relay", "maybe"},
 		{"--role", "api", "--kafka-brokers", "127.0.0.1:9092", "--kafka-partitions", "0"},
 		{"--role", "api", "--kafka-brokers", "127.0.0.1:9092", "--kafka-group", " "},
+		{"--role", "api", "--kafka-brokers", "127.0.0.1:9092", "--reports", "yes"},
 	} {
 		assert.Equal(t, 2, run(context.Background(), args, noEnv, io.Discard, io.Discard), "args %v", args)
 	}
@@ -405,4 +441,20 @@ func TestScaleFlagsRefused(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{"127.0.0.1:9092"}, sc.brokers, "api takes the environment's brokers")
 	assert.False(t, sc.followsLog())
+	assert.True(t, sc.servesLedger(), "an api node serves the reports by default")
+	for _, c := range []struct {
+		args []string
+		want bool
+	}{
+		{[]string{"--role", "api", "--reports", "off"}, false},
+		{[]string{"--role", "projector"}, false},
+		{[]string{"--role", "all", "--reports", "off"}, true}, // one process: the reports are its own
+	} {
+		fs = flag.NewFlagSet("t", flag.ContinueOnError)
+		f = addScaleFlags(fs)
+		require.NoError(t, fs.Parse(c.args))
+		sc, err = f.parse(fs, env, "kurrentdb")
+		require.NoError(t, err)
+		assert.Equal(t, c.want, sc.servesLedger(), "%v", c.args)
+	}
 }
