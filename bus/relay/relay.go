@@ -34,6 +34,10 @@ const (
 	MetadataStream        = "stream"         // stream name
 	MetadataStreamVersion = "stream_version" // version within the stream, decimal
 	MetadataType          = "type"           // event type, e.g. InvoiceIssued
+	// MetadataRedacted is set ("secret") on the message of an event whose data held a
+	// secret (a webhook subscription's HMAC key): the payload carries it redacted
+	// (domain.RedactSecrets), so its data is not what its hash covers.
+	MetadataRedacted = "redacted"
 )
 
 // Defaults of DefaultConfig, and where their numbers come from.
@@ -363,7 +367,10 @@ func appendString(b []byte, s string) []byte {
 
 // NewMessage returns the message the relay publishes for e.
 func NewMessage(e *domain.Envelope) (*message.Message, error) {
-	payload, err := EncodePayload(make([]byte, 0, len(e.Data)+600), e)
+	// Secrets stay in the store: whoever reads the topic must not be able to sign webhook
+	// deliveries.
+	pub, redacted := domain.RedactSecretsFound(*e)
+	payload, err := EncodePayload(make([]byte, 0, len(e.Data)+600), &pub)
 	if err != nil {
 		return nil, err
 	}
@@ -374,6 +381,9 @@ func NewMessage(e *domain.Envelope) (*message.Message, error) {
 		MetadataStream:             e.Stream,
 		MetadataStreamVersion:      strconv.FormatUint(e.StreamVersion, 10),
 		MetadataType:               e.Type,
+	}
+	if redacted {
+		msg.Metadata[MetadataRedacted] = domain.SecretField
 	}
 	return msg, nil
 }

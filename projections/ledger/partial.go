@@ -54,6 +54,10 @@ func (p *Partial) Model() *Model { return p.m }
 // StreamVersion returns the last version of stream applied (0: none).
 func (p *Partial) StreamVersion(stream string) uint64 { return p.versions[stream] }
 
+// IsLedgerStream reports whether the ledger reads the data of stream's events (customer
+// streams and the exchange rates); the other streams only advance positions and versions.
+func IsLedgerStream(stream string) bool { return ledgerStream(stream) }
+
 // Streams returns how many streams have had an envelope applied.
 func (p *Partial) Streams() int { return len(p.versions) }
 

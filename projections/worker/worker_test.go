@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/encours/encours/bus/relay"
 	"github.com/encours/encours/domain"
+	"github.com/encours/encours/eventstore"
 	"github.com/encours/encours/projections/ledger"
 	"github.com/encours/encours/projections/worker"
 )
@@ -204,12 +206,18 @@ func TestWorkerStopsOnWhatItCannotApply(t *testing.T) {
 	foreign := messageOf(t, envs[0])
 	foreign.UUID = "another-id"
 
+	// A ledger event never holds a secret: one that claims a redacted secret is altered.
+	fakeRedacted := messageOf(t, envs[0])
+	fakeRedacted.Payload = bytes.Replace(fakeRedacted.Payload, []byte(`"data":{`), []byte(`"data":{"secret":"[redacted]",`), 1)
+	require.Contains(t, string(fakeRedacted.Payload), `"secret":"[redacted]"`)
+
 	cases := []struct {
 		name  string
 		store worker.StreamReader
 		msg   *message.Message
 		want  error
 	}{
+		{"ledger event claiming a redacted secret", nil, fakeRedacted, worker.ErrMessage},
 		{"gap without a store", nil, messageOf(t, laterVersion), worker.ErrGap},
 		{"payload not JSON", nil, message.NewMessage("x", []byte("{not json")), worker.ErrMessage},
 		{"payload altered after hashing", nil, tampered, worker.ErrMessage},
@@ -309,4 +317,38 @@ func TestConfigRefusesMissingOptions(t *testing.T) {
 	}
 	_, err := worker.New(nil, worker.DefaultConfig(nil))
 	assert.Error(t, err, "nil subscriber")
+}
+
+// TestWorkerTakesARedactedSubscription: the relay publishes a webhook subscription with its
+// secret redacted (the secret never reaches the topic); the worker cannot check that
+// event's hash from the message, acks it, counts it as redacted, and moves the stream's
+// version on, so the next event of the stream applies without a gap.
+func TestWorkerTakesARedactedSubscription(t *testing.T) {
+	const secret = "0123456789abcdef0123456789abcdef"
+	s := openStore(t)
+	var evs []domain.Envelope
+	for i, data := range []string{
+		`{"subscription_id":"S1","channel":"webhook","url":"https://example.com/hook","secret":"` + secret + `"}`,
+		`{"subscription_id":"S1"}`,
+	} {
+		evs = append(evs, domain.Envelope{EventID: fmt.Sprintf("0193a5c2-0000-7000-8000-00000000000%d", i), Stream: "system-alert-subscriptions",
+			Type: "AlertSubscriptionPaused", SchemaVersion: 1, EffectiveOn: domain.MustDate("2026-01-02"), Actor: "test", Data: []byte(data)})
+	}
+	_, err := s.Append(context.Background(), eventstore.AppendRequest{Stream: "system-alert-subscriptions", ExpectedVersion: 0, Events: evs})
+	require.NoError(t, err)
+	stored := readAll(t, s)
+	require.Len(t, stored, 2)
+	first := messageOf(t, stored[0])
+	assert.NotContains(t, string(first.Payload), secret, "the secret stays in the store")
+	assert.Equal(t, domain.SecretField, first.Metadata.Get(relay.MetadataRedacted))
+	assert.Empty(t, messageOf(t, stored[1]).Metadata.Get(relay.MetadataRedacted))
+
+	sub := newChanSubscriber()
+	r := startWorker(t, sub, testWorkerConfig(nil))
+	require.Equal(t, acked, sub.deliver(t, first))
+	require.Equal(t, acked, sub.deliver(t, messageOf(t, stored[1])))
+	st := r.w.Stats()
+	assert.Equal(t, uint64(1), st.Redacted)
+	assert.Equal(t, uint64(2), st.Applied)
+	assert.Equal(t, uint64(2), streamVersion(r.w, "system-alert-subscriptions"))
 }
