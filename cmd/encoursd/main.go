@@ -396,6 +396,9 @@ func serve(ctx context.Context, logger *slog.Logger, cfg config, stdout io.Write
 	// Alerts (design §Flow, steps 5–6): the evaluator follows the log and appends AlertRaised
 	// and AlertResolved; the delivery follows the alert events to webhooks and SSE clients.
 	today := func() domain.Date { return command.Today(cfg.clock) }
+	if cfg.scale.servesLedger() && cfg.replayCacheMiB > 0 {
+		go warmMonthEnds(projCtx, logger, eng.Ready, ledgerReads, today) // ends with projCtx, or once warm
+	}
 	evaluator := alerting.NewEvaluator(measured, alerting.EvaluatorOptions{Config: cfg.signals, Today: today,
 		Clock: cfg.clock.Now, Logger: logger})
 	delivery, err := alerting.OpenDelivery(ctx, measured, alerting.DeliveryOptions{Dir: filepath.Join(dir, "delivery"),

@@ -1,8 +1,10 @@
 package reports
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -143,4 +145,74 @@ func (c *replayCache) removeLocked(key replayKey, e *replayEntry) {
 	c.held -= e.size
 	e.size = 0
 	delete(c.entries, key)
+}
+
+// put keeps m for key unless a model is kept for it already or the budget cannot hold it;
+// it reports whether m was kept.
+func (c *replayCache) put(key replayKey, m *ledger.Model) bool {
+	size := max(1, m.ApproxBytes())
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.entries[key]; ok || c.held+size > c.budget {
+		return false
+	}
+	c.tick++
+	c.entries[key] = &replayEntry{m: m, size: size, used: c.tick}
+	c.held += size
+	return true
+}
+
+// MonthEnds returns the n month ends before today's month, oldest first: the past dates of
+// the dashboard's 12-month trends (its twelfth point is today).
+func MonthEnds(today domain.Date, n int) []domain.Date {
+	out := make([]domain.Date, n)
+	for i := range n {
+		out[i] = today.StartOfMonth().AddMonths(i - n).EndOfMonth()
+	}
+	return out
+}
+
+// Warm replays the log once for dates (as known now) and keeps the models the budget holds,
+// so that the first reads of those dates are served at once: encoursd warms the dashboard's
+// month ends when its ledger projection is ready. With a live projection its size bounds
+// the models' (a past date holds at most what today holds), and only the latest dates that
+// fit are built. It returns the dates kept.
+func (l *Ledger) Warm(ctx context.Context, dates []domain.Date) ([]domain.Date, error) {
+	c := l.cache
+	kt := time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC) // as With: everything recorded so far
+	c.mu.Lock()
+	room := c.budget - min(c.budget, c.held)
+	todo := make([]domain.Date, 0, len(dates))
+	for _, d := range dates {
+		if _, ok := c.entries[replayKey{d, kt.UnixNano()}]; !ok {
+			todo = append(todo, d)
+		}
+	}
+	c.mu.Unlock()
+	if l.live != nil && l.live.Ready() && len(todo) > 0 {
+		var each uint64
+		l.live.View(func(m *ledger.Model) { each = max(1, m.ApproxBytes()) })
+		slices.SortFunc(todo, func(a, b domain.Date) int { return cmp.Compare(a.Days(), b.Days()) })
+		if fit := int(room / each); fit < len(todo) {
+			todo = todo[len(todo)-fit:]
+		}
+	}
+	if len(todo) == 0 {
+		return nil, nil
+	}
+	var readErr error
+	ms, err := ledger.ReplayMany(engine.Envelopes(ctx, l.store, 1, &readErr), todo, kt)
+	if readErr != nil {
+		err = readErr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("warm %d dates: %w", len(todo), err)
+	}
+	var kept []domain.Date
+	for i, m := range ms {
+		if c.put(replayKey{todo[i], kt.UnixNano()}, m) {
+			kept = append(kept, todo[i])
+		}
+	}
+	return kept, nil
 }

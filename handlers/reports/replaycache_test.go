@@ -204,3 +204,45 @@ func jsonUint(v uint64) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
+
+// TestWarm: one pass builds the month ends' models; the reads that follow are served from
+// them without reading the log again, with the figures of a fresh replay; a budget too
+// small for them keeps none; dates already kept are not built again.
+func TestWarm(t *testing.T) {
+	ctx := context.Background()
+	st, _ := newLog(t)
+	src := &countingReader{Reader: st}
+	l := NewLedger(nil, src)
+	fresh := NewLedger(nil, st)
+	fresh.SetReplayCache(0)
+	today := domain.MustDate("2026-01-12")
+	dates := MonthEnds(today, 2)
+	require.Equal(t, []domain.Date{domain.MustDate("2025-11-30"), domain.MustDate("2025-12-31")}, dates)
+	head, err := st.Head(ctx)
+	require.NoError(t, err)
+
+	kept, err := l.Warm(ctx, dates)
+	require.NoError(t, err)
+	assert.Equal(t, dates, kept)
+	assert.Equal(t, int(head.Position), src.reads(), "one pass over the log for both dates")
+	for _, d := range dates {
+		before := src.reads()
+		var got, want string
+		require.NoError(t, l.With(ctx, d, today, nil, func(m *ledger.Model, b Basis) error { got = figuresOf(t, m, b); return nil }))
+		require.NoError(t, fresh.With(ctx, d, today, nil, func(m *ledger.Model, b Basis) error { want = figuresOf(t, m, b); return nil }))
+		assert.Equal(t, want, got, "as of %s", d)
+		assert.Equal(t, before, src.reads(), "as of %s: served from the warmed model", d)
+	}
+	kept, err = l.Warm(ctx, dates)
+	require.NoError(t, err)
+	assert.Empty(t, kept, "already kept")
+
+	small := NewLedger(nil, st)
+	small.SetReplayCache(64)
+	kept, err = small.Warm(ctx, dates)
+	require.NoError(t, err)
+	assert.Empty(t, kept, "a budget of 64 bytes holds no model")
+
+	assert.Equal(t, []domain.Date{domain.MustDate("2025-12-31"), domain.MustDate("2026-01-31"), domain.MustDate("2026-02-28")},
+		MonthEnds(domain.MustDate("2026-03-31"), 3))
+}

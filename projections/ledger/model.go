@@ -391,39 +391,70 @@ func (m *Model) ReplaySeen() uint64 {
 }
 
 func (m *Model) replayFeed(envs iter.Seq[domain.Envelope]) error {
-	asOf, knownAt := m.replay.asOf, m.replay.knownAt
 	for e := range envs {
-		if e.Position <= m.replay.seen {
-			return fmt.Errorf("ledger: replay position %d after %d: %w", e.Position, m.replay.seen, ErrOutOfOrder)
-		}
-		m.replay.seen = e.Position
-		if e.RecordedAt.After(knownAt) {
-			continue
-		}
-		m.position, m.hash = e.Position, e.Hash
-		if !ledgerStream(e.Stream) {
-			continue
-		}
-		if e.EffectiveOn.After(asOf) {
-			if e.Type == domain.TypeCustomerRegistered {
-				ev, err := domain.DecodeEvent(e.Type, e.SchemaVersion, e.Data)
-				if err != nil {
-					return fmt.Errorf("ledger: replay decode position %d: %w", e.Position, err)
-				}
-				r := ev.(domain.CustomerRegistered)
-				m.replay.pending[r.CustomerID] = r
-			}
-			continue
-		}
-		ev, err := domain.DecodeEvent(e.Type, e.SchemaVersion, e.Data)
-		if err != nil {
-			return fmt.Errorf("ledger: replay decode position %d: %w", e.Position, err)
-		}
-		if err := m.applyEvent(e.Stream, ev); err != nil {
-			return fmt.Errorf("ledger: replay position %d (%s on %s): %w", e.Position, e.Type, e.Stream, err)
+		var ev domain.Event
+		if err := m.replayStep(e, &ev); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// replayStep is Replay's treatment of one envelope. *ev is e's decoded event once decoded:
+// nil on the first call for e, so that ReplayMany decodes each envelope once for all its
+// models (the models only read the event).
+func (m *Model) replayStep(e domain.Envelope, ev *domain.Event) error {
+	if e.Position <= m.replay.seen {
+		return fmt.Errorf("ledger: replay position %d after %d: %w", e.Position, m.replay.seen, ErrOutOfOrder)
+	}
+	m.replay.seen = e.Position
+	if e.RecordedAt.After(m.replay.knownAt) {
+		return nil
+	}
+	m.position, m.hash = e.Position, e.Hash
+	if !ledgerStream(e.Stream) {
+		return nil
+	}
+	later := e.EffectiveOn.After(m.replay.asOf)
+	if later && e.Type != domain.TypeCustomerRegistered {
+		return nil
+	}
+	if *ev == nil {
+		decoded, err := domain.DecodeEvent(e.Type, e.SchemaVersion, e.Data)
+		if err != nil {
+			return fmt.Errorf("ledger: replay decode position %d: %w", e.Position, err)
+		}
+		*ev = decoded
+	}
+	if later {
+		r := (*ev).(domain.CustomerRegistered)
+		m.replay.pending[r.CustomerID] = r
+		return nil
+	}
+	if err := m.applyEvent(e.Stream, *ev); err != nil {
+		return fmt.Errorf("ledger: replay position %d (%s on %s): %w", e.Position, e.Type, e.Stream, err)
+	}
+	return nil
+}
+
+// ReplayMany is Replay for several as-of dates at once, known at the same instant: one pass
+// over envs, each envelope decoded once for all the models (a dashboard's month ends). The
+// models are those Replay would build for each date (TestReplayManyEqualsReplay).
+func ReplayMany(envs iter.Seq[domain.Envelope], asOfs []domain.Date, knownAt time.Time) ([]*Model, error) {
+	ms := make([]*Model, len(asOfs))
+	for i, d := range asOfs {
+		ms[i] = New()
+		ms[i].replay = &replayState{asOf: d, knownAt: knownAt, pending: make(map[domain.CustomerID]domain.CustomerRegistered)}
+	}
+	for e := range envs {
+		var ev domain.Event
+		for _, m := range ms {
+			if err := m.replayStep(e, &ev); err != nil {
+				return nil, fmt.Errorf("as of %s: %w", m.replay.asOf, err)
+			}
+		}
+	}
+	return ms, nil
 }
 
 // ReplaySlice is Replay over a slice in position order.

@@ -193,3 +193,33 @@ func mustReplay(t *testing.T, envs []domain.Envelope, asOf domain.Date, knownAt 
 	require.NoError(t, err)
 	return m
 }
+
+// TestReplayManyEqualsReplay: one pass for several as-of dates builds, for each date, the
+// model Replay builds alone (dump, figures, basis), the event decoded once being shared.
+func TestReplayManyEqualsReplay(t *testing.T) {
+	custs, evs, days := genHistory(11, 400, d("2024-01-01"), 5)
+	log := newLog()
+	for i, ev := range evs {
+		log.add(t, custs[i], ev, recordedOn(days[i], i))
+	}
+	dates := []domain.Date{days[0], days[100], days[200], days[250], days[399], days[399].AddDays(40)}
+	for _, knownAt := range []time.Time{farFuture, endOfDay(days[300])} {
+		ms, err := ReplayMany(slices.Values(log.envs), dates, knownAt)
+		require.NoError(t, err)
+		require.Len(t, ms, len(dates))
+		distinct := map[string]bool{}
+		for i, asOf := range dates {
+			one := mustReplay(t, log.envs, asOf, knownAt)
+			require.Equal(t, dump(one), dump(ms[i]), "as of %s known at %s", asOf, knownAt)
+			require.Equal(t, figuresJSON(t, one, asOf), figuresJSON(t, ms[i], asOf), "as of %s", asOf)
+			require.Equal(t, one.Position(), ms[i].Position())
+			require.Equal(t, one.Hash(), ms[i].Hash())
+			require.Equal(t, one.ReplaySeen(), ms[i].ReplaySeen())
+			require.Equal(t, one.ReplayAdjustments(), ms[i].ReplayAdjustments())
+			distinct[dump(one)] = true
+		}
+		assert.Greater(t, len(distinct), 3, "the dates should give different models")
+	}
+	_, err := ReplayMany(slices.Values([]domain.Envelope{log.envs[1], log.envs[0]}), dates, farFuture)
+	require.ErrorIs(t, err, ErrOutOfOrder)
+}
