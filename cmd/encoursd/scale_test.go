@@ -154,7 +154,8 @@ func TestProjectorKilledMidStream(t *testing.T) {
 	var killed atomic.Bool
 	done := make(chan error, 1)
 	const minRounds, afterKill, maxRounds = 30, 5, 90 // round 99 is the last one, below
-	go func() { // ends after the rounds, or at the first failed request
+	// The stream ends after its rounds, or at the first failed request.
+	go func() {
 		tick := time.NewTicker(5 * time.Millisecond) // about 200 requests/s: a stream, not a burst
 		defer tick.Stop()
 		tail := 0
