@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/encours/encours/eventstore/embedded"
+	"github.com/encours/encours/handlers/alerting"
 	"github.com/encours/encours/handlers/reports"
 	"github.com/encours/encours/projections/engine"
 )
@@ -59,6 +60,16 @@ func verifyAgainstLog(ctx context.Context, dir string, manifests []string) (logF
 		f.report += "projections: no snapshot in " + filepath.Join(dir, "projections") + "\n"
 	}
 	for _, c := range checks {
+		if c.Projection == "alerts" && c.Problem == "" { // the alert evaluator's snapshot: its own fold
+			ac, err := alerting.CheckSnapshot(ctx, filepath.Join(dir, "projections", c.File), store)
+			if err != nil {
+				return f, err
+			}
+			c.Skipped, c.Problem = ac.Skipped, ac.Problem
+			if ac.Problem != "" {
+				c.BadPosition = ac.Position
+			}
+		}
 		switch {
 		case c.Problem != "":
 			f.fail(c.BadPosition, "projection %s (%s) at position %d: DIFFERS from a full replay: %s", c.Projection, c.File, c.Position, c.Problem)

@@ -400,7 +400,7 @@ func serve(ctx context.Context, logger *slog.Logger, cfg config, stdout io.Write
 		go warmMonthEnds(projCtx, logger, eng.Ready, ledgerReads, today) // ends with projCtx, or once warm
 	}
 	evaluator := alerting.NewEvaluator(measured, alerting.EvaluatorOptions{Config: cfg.signals, Today: today,
-		Clock: cfg.clock.Now, Logger: logger})
+		Clock: cfg.clock.Now, Logger: logger, SnapshotPath: filepath.Join(dir, "projections", "alerts.snapshot")})
 	delivery, err := alerting.OpenDelivery(ctx, measured, alerting.DeliveryOptions{Dir: filepath.Join(dir, "delivery"),
 		Clock: cfg.clock.Now, Today: today, Logger: logger, Publisher: side.alertChannel()})
 	if err != nil {

@@ -84,6 +84,8 @@ func TestDaemonServesShutsDownAndRestarts(t *testing.T) {
 	// The directory was rebuilt from the log: the invoice is found by its id alone.
 	post(t, d.url+"/v1/invoices/F1/dispute", fileToken, `{"reason":"wrong quantity","disputed_on":"2026-11-05"}`)
 	d.stop(t)
+	_, err = os.Stat(filepath.Join(data, "projections", "alerts.snapshot"))
+	require.NoError(t, err, "the alert evaluator keeps its folded state at shutdown")
 
 	d = startDaemon(t, bin, data, nil, "--auth", "off")
 	assert.Equal(t, http.StatusOK, do(t, http.MethodGet, d.url+"/v1/customers/ACME", "", ""), "--auth off")

@@ -50,6 +50,10 @@ type EvaluatorOptions struct {
 	TickPoll time.Duration
 	// Logger receives evaluation errors and conflicts. Default: discard.
 	Logger *slog.Logger
+	// SnapshotPath, when set, is where Run keeps the evaluator's folded state (the ledger
+	// model, the signals' facts and the alert book) when it stops, and where it starts from:
+	// a restart folds only the events appended since instead of the whole log.
+	SnapshotPath string
 }
 
 // EvaluatorStats are cumulative counters since Run started, for metrics.
@@ -63,6 +67,12 @@ type EvaluatorStats struct {
 	Conflicts      uint64 // appends that lost a race on a stream version, retried
 	Errors         uint64 // evaluations that failed (logged)
 	LastEvaluation time.Duration
+	// Snapshot: whether Run started from one and at which position, why one was discarded,
+	// and the one written when Run stopped.
+	SnapshotLoaded    bool
+	SnapshotPosition  uint64
+	SnapshotDiscarded string
+	SnapshotWrittenAt uint64
 }
 
 // Evaluator follows the log and keeps the alerts in step with the signals (package doc).
@@ -76,6 +86,8 @@ type Evaluator struct {
 	poll  time.Duration
 	log   *slog.Logger
 	ids   uuidGen
+	// snapPath is EvaluatorOptions.SnapshotPath.
+	snapPath string
 
 	tickC chan tickRequest
 
@@ -115,7 +127,7 @@ func NewEvaluator(store eventstore.Store, opts EvaluatorOptions) *Evaluator {
 		panic("alerting.NewEvaluator: " + err.Error())
 	}
 	e := &Evaluator{store: store, cfg: cfg, today: opts.Today, clock: opts.Clock, actor: opts.Actor, poll: opts.TickPoll,
-		log: opts.Logger, tickC: make(chan tickRequest),
+		log: opts.Logger, snapPath: opts.SnapshotPath, tickC: make(chan tickRequest),
 		model: ledger.New(), facts: signals.NewFacts(), book: NewBook(), touched: map[domain.CustomerID]bool{},
 		progress: make(chan struct{})}
 	if e.clock == nil {
@@ -142,7 +154,20 @@ func (e *Evaluator) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("alerting: evaluator head: %w", err)
 	}
-	sub, err := e.store.Subscribe(ctx, 1)
+	from, err := e.loadSnapshot(ctx, head)
+	if err != nil {
+		return err
+	}
+	if err := e.run(ctx, head, from); err != nil {
+		return err
+	}
+	e.saveSnapshot()
+	return nil
+}
+
+// run is Run from position from (1, or the one after the snapshot's).
+func (e *Evaluator) run(ctx context.Context, head eventstore.Head, from uint64) error {
+	sub, err := e.store.Subscribe(ctx, from)
 	if err != nil {
 		return fmt.Errorf("alerting: evaluator subscribe: %w", err)
 	}

@@ -51,6 +51,7 @@ type rigOptions struct {
 	delivery DeliveryOptions
 	config   *signals.Config
 	today    domain.Date
+	snapshot bool // the evaluator keeps its snapshot in dir/alerts.snapshot
 }
 
 // newRig opens (or reopens) a store in dir and starts an evaluator and a delivery on it.
@@ -62,7 +63,11 @@ func newRig(t testing.TB, dir string, o rigOptions) *rig {
 	if r.today.IsZero() {
 		r.today = d("2024-01-01")
 	}
-	r.ev = NewEvaluator(st, EvaluatorOptions{Config: o.config, Today: r.Today, TickPoll: 20 * time.Millisecond})
+	eo := EvaluatorOptions{Config: o.config, Today: r.Today, TickPoll: 20 * time.Millisecond}
+	if o.snapshot {
+		eo.SnapshotPath = dir + "/alerts.snapshot"
+	}
+	r.ev = NewEvaluator(st, eo)
 	o.delivery.Dir = dir + "/delivery"
 	if o.delivery.Backoff.Initial == 0 {
 		o.delivery.Backoff = Backoff{Initial: 2 * time.Millisecond, Max: 20 * time.Millisecond}
