@@ -50,6 +50,7 @@ func benchmarkAppend(b *testing.B, batch, writers int) {
 	var handed atomic.Int64
 	var wg sync.WaitGroup
 	syscall.Sync() // start with no other dirty data being written back
+	cpu0 := cpuTime()
 	b.ResetTimer()
 	start := time.Now()
 	for w := range writers {
@@ -73,6 +74,7 @@ func benchmarkAppend(b *testing.B, batch, writers int) {
 	wg.Wait()
 	elapsed := time.Since(start)
 	b.StopTimer()
+	cpu := cpuTime() - cpu0
 	for _, err := range errs {
 		if err != nil {
 			b.Fatal(err)
@@ -80,8 +82,18 @@ func benchmarkAppend(b *testing.B, batch, writers int) {
 	}
 	reportLatencies(b, slices.Concat(latencies...))
 	b.ReportMetric(float64(b.N*batch)/elapsed.Seconds(), "events/s")
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N*batch), "cpu_ns/event")
 	st := s.Stats()
 	b.ReportMetric(float64(st.Events)/float64(max(st.Syncs, 1)), "events/sync")
+}
+
+// cpuTime is the process's user+sys CPU time so far: writers and the store's goroutines.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func reportLatencies(b *testing.B, all []time.Duration) {
@@ -129,6 +141,7 @@ func BenchmarkFdatasync(b *testing.B) {
 			lat := make([]time.Duration, 0, b.N)
 			file := osFile{f}
 			syscall.Sync()
+			cpu0 := cpuTime()
 			b.ResetTimer()
 			for i := range b.N {
 				t0 := time.Now()
@@ -141,8 +154,10 @@ func BenchmarkFdatasync(b *testing.B) {
 				lat = append(lat, time.Since(t0))
 			}
 			b.StopTimer()
+			cpu := cpuTime() - cpu0
 			reportLatencies(b, lat)
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "syncs/s")
+			b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu_ns/sync")
 		})
 	}
 }
