@@ -137,8 +137,16 @@ func (d Date) MarshalJSON() ([]byte, error) {
 	if d.IsZero() {
 		return []byte("null"), nil
 	}
-	b := append(make([]byte, 0, 12), '"')
-	return append(d.appendISO(b), '"'), nil
+	return d.appendJSON(make([]byte, 0, 12)), nil
+}
+
+// appendJSON appends what MarshalJSON returns.
+func (d Date) appendJSON(b []byte) []byte {
+	if d.IsZero() {
+		return append(b, "null"...)
+	}
+	b = append(b, '"')
+	return append(d.appendISO(b), '"')
 }
 
 // UnmarshalJSON reads "YYYY-MM-DD" strictly.
