@@ -75,6 +75,7 @@ FUZZ_TARGETS := \
 	./eventstore/embedded:FuzzRecordFraming \
 	./eventstore/embedded:FuzzRecordDecode \
 	./handlers/httpapi:FuzzWriteDecoders \
+	./handlers/httpapi:FuzzDecodeFlat \
 	./handlers/ingest:FuzzReader \
 	./projections/ledger:FuzzSnapshot
 fuzz:

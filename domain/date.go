@@ -82,8 +82,19 @@ func (d Date) String() string {
 	if d.IsZero() {
 		return ""
 	}
+	return string(d.appendISO(make([]byte, 0, 10)))
+}
+
+// appendISO appends d as YYYY-MM-DD (fmt's "%04d-%02d-%02d", without its cost: dates are
+// written into every event's data).
+func (d Date) appendISO(b []byte) []byte {
 	y, m, dd := d.Civil()
-	return fmt.Sprintf("%04d-%02d-%02d", y, int(m), dd)
+	if y < 0 || y > 9999 {
+		return fmt.Appendf(b, "%04d-%02d-%02d", y, int(m), dd)
+	}
+	mo := int(m)
+	return append(b, byte('0'+y/1000), byte('0'+y/100%10), byte('0'+y/10%10), byte('0'+y%10), '-',
+		byte('0'+mo/10), byte('0'+mo%10), '-', byte('0'+dd/10), byte('0'+dd%10))
 }
 
 // AddDays returns d + n days.
@@ -126,7 +137,16 @@ func (d Date) MarshalJSON() ([]byte, error) {
 	if d.IsZero() {
 		return []byte("null"), nil
 	}
-	return []byte(`"` + d.String() + `"`), nil
+	return d.appendJSON(make([]byte, 0, 12)), nil
+}
+
+// appendJSON appends what MarshalJSON returns.
+func (d Date) appendJSON(b []byte) []byte {
+	if d.IsZero() {
+		return append(b, "null"...)
+	}
+	b = append(b, '"')
+	return append(d.appendISO(b), '"')
 }
 
 // UnmarshalJSON reads "YYYY-MM-DD" strictly.

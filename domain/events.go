@@ -362,7 +362,12 @@ func EventTypes() []string {
 }
 
 // EncodeEvent returns the JSON data of e (schema CurrentSchemaVersion).
-func EncodeEvent(e Event) ([]byte, error) { return json.Marshal(e) }
+func EncodeEvent(e Event) ([]byte, error) {
+	if data, ok := encodeFast(e); ok {
+		return data, nil
+	}
+	return json.Marshal(e)
+}
 
 // DecodeEvent decodes the data of an event of type typ written at schema version schema,
 // upcasting older versions. Unknown types, versions and fields are *Error, never a panic.

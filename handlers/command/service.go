@@ -234,6 +234,7 @@ func (s *Service) decideAppend(ctx context.Context, id domain.CustomerID, cmd do
 		case err == nil:
 			invariant(res.StreamVersion == state.Version()+uint64(len(events)),
 				"append to %s at v%d of %d events landed at v%d", stream, state.Version(), len(events), res.StreamVersion)
+			s.dir.indexAppended(events, req.Events, res.Position)
 			for _, e := range events {
 				domain.Evolve(state, e)
 			}

@@ -179,8 +179,8 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !validCorrelationID(corr) {
 		corr = newCorrelationID()
 	}
-	w.Header().Set("X-Correlation-Id", corr)
-	r = r.WithContext(context.WithValue(r.Context(), correlationKey{}, corr))
+	w.Header()["X-Correlation-Id"] = []string{corr} // canonical key: what Set stores
+	r = r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, &requestInfo{corr: corr}))
 	sw := &statusWriter{ResponseWriter: w}
 	h, pattern := a.mux.Handler(r)
 
@@ -265,12 +265,27 @@ func (s *statusWriter) Write(b []byte) (int, error) {
 // Unwrap lets http.ResponseController reach the connection (flush, deadlines).
 func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
-type correlationKey struct{}
+// requestInfo is what the API adds to a request: its correlation id (set by ServeHTTP) and
+// who it acts as (set by guard before the route's handler runs, in the request's goroutine).
+// One context value holds both, so a request is copied once for them, not twice.
+type requestInfo struct {
+	corr      string
+	principal auth.Principal
+}
+
+type requestInfoKey struct{}
+
+func infoOf(ctx context.Context) *requestInfo {
+	info, _ := ctx.Value(requestInfoKey{}).(*requestInfo)
+	return info
+}
 
 // correlationID returns the request's correlation id (set by ServeHTTP).
 func correlationID(ctx context.Context) string {
-	s, _ := ctx.Value(correlationKey{}).(string)
-	return s
+	if info := infoOf(ctx); info != nil {
+		return info.corr
+	}
+	return ""
 }
 
 // correlationIDBytesMax bounds an accepted X-Correlation-Id; a longer or odd one is replaced

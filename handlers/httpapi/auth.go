@@ -32,12 +32,12 @@ const (
 // authReasons lists every reason, so that their series exist from the start.
 var authReasons = []string{reasonMissing, reasonMalformed, reasonUnknown, reasonRevoked, reasonForbidden}
 
-type principalKey struct{}
-
 // principalOf returns who the request acts as (set by guard).
 func principalOf(ctx context.Context) auth.Principal {
-	p, _ := ctx.Value(principalKey{}).(auth.Principal)
-	return p
+	if info := infoOf(ctx); info != nil {
+		return info.principal
+	}
+	return auth.Principal{}
 }
 
 // guard wraps a route's handler with authentication, the rate limit and the route's
@@ -59,7 +59,12 @@ func (a *api) guard(rt route) http.Handler {
 				p.Role, rt.pattern, rolesText(auth.RolesWith(rt.perm))))
 			return
 		}
-		rt.handler.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
+		if info := infoOf(r.Context()); info != nil {
+			info.principal = p
+			rt.handler.ServeHTTP(w, r)
+			return
+		}
+		rt.handler.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, &requestInfo{principal: p})))
 	})
 }
 

@@ -102,8 +102,7 @@ func (c *Commands) Execute(ctx context.Context, req CommandRequest) (command.Res
 	if !validCorrelationID(corr) {
 		corr = newCorrelationID()
 	}
-	rctx := context.WithValue(ctx, correlationKey{}, corr)
-	rctx = context.WithValue(rctx, principalKey{}, auth.Principal{Name: req.Actor, Role: auth.RoleAdmin})
+	rctx := context.WithValue(ctx, requestInfoKey{}, &requestInfo{corr: corr, principal: auth.Principal{Name: req.Actor, Role: auth.RoleAdmin}})
 	rec := &recorder{header: http.Header{}}
 	c.mux.ServeHTTP(rec, r.WithContext(rctx))
 

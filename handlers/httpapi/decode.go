@@ -45,17 +45,22 @@ func (a *api) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 
 // checkContentType accepts application/json, with no parameter but charset=utf-8.
 func checkContentType(v string) error {
-	refuse := domain.Errorf(domain.KindInvalid, codeUnsupportedMediaType, "Content-Type %q: want application/json", v)
+	if v == "application/json" || v == "application/json; charset=utf-8" {
+		return nil // what clients send, answered without parsing
+	}
+	refuse := func() error {
+		return domain.Errorf(domain.KindInvalid, codeUnsupportedMediaType, "Content-Type %q: want application/json", v)
+	}
 	if v == "" {
-		return refuse
+		return refuse()
 	}
 	mt, params, err := mime.ParseMediaType(v)
 	if err != nil || mt != "application/json" {
-		return refuse
+		return refuse()
 	}
 	for k, val := range params {
 		if k != "charset" || !strings.EqualFold(val, "utf-8") {
-			return refuse
+			return refuse()
 		}
 	}
 	return nil
@@ -64,6 +69,9 @@ func checkContentType(v string) error {
 // decodeStrict decodes one JSON object into v, refusing unknown fields, values of the wrong
 // JSON type and anything after the object, each with the field named.
 func decodeStrict(body []byte, v any) error {
+	if !flatDisabled && decodeFlat(body, v) {
+		return nil
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -75,6 +83,102 @@ func decodeStrict(body []byte, v any) error {
 	// encoding/json matches field names without regard to case and keeps the last of two
 	// equal keys: {"amount":1000,"Amount":5} would record 5. Field names are exact and once.
 	return checkKeys(body, reflect.TypeOf(v))
+}
+
+// decodeFlat is decodeStrict's fast path for the request types whose fields are all
+// rawValue (most write routes): when body is valid JSON (json.Valid, encoding/json's own
+// grammar) holding one object whose keys are each exactly one of v's JSON field names, at
+// most once, it sets those fields to their values' bytes, as rawValue.UnmarshalJSON would (a
+// null is absent), and reports true. The values share body's bytes: the builders read them
+// before the request ends. Anything else (another type, an error to report) reports false
+// and leaves v untouched, for the full decoder to handle and word the refusal.
+func decodeFlat(body []byte, v any) bool {
+	rv := reflect.ValueOf(v)
+	if rv.Kind() != reflect.Pointer || rv.IsNil() {
+		return false
+	}
+	names := flatFields(rv.Type().Elem())
+	if names == nil || !json.Valid(body) {
+		return false
+	}
+	s := keyScanner{b: body}
+	if s.peek() != '{' {
+		return false
+	}
+	s.i++
+	type span struct{ field, from, to int }
+	var found [flatFieldsMax]span
+	n := 0
+	var seen uint64
+	for {
+		switch s.peek() {
+		case '}':
+			st := rv.Elem()
+			for _, f := range found[:n] {
+				if val := body[f.from:f.to]; string(val) != "null" {
+					st.Field(f.field).SetBytes(val[:len(val):len(val)])
+				}
+			}
+			return true
+		case ',':
+			s.i++
+			continue
+		}
+		raw, escaped, err := s.str()
+		if err != nil || escaped {
+			return false
+		}
+		i, known := names[string(raw)]
+		if !known || seen&(1<<i) != 0 {
+			return false
+		}
+		seen |= 1 << i
+		if s.peek() != ':' {
+			return false
+		}
+		s.i++
+		s.skipSpace()
+		from := s.i
+		if err := s.value(nil); err != nil {
+			return false
+		}
+		found[n] = span{i, from, s.i}
+		n++
+	}
+}
+
+// flatDisabled turns decodeFlat off, for the tests that compare it with the full decoder.
+var flatDisabled = false
+
+// flatFieldsMax bounds the fields of a type decodeFlat handles: one bit each in a uint64.
+const flatFieldsMax = 64
+
+var (
+	flatFieldsCache sync.Map // reflect.Type → map[string]int (nil: not flat), never written to after
+	rawValueType    = reflect.TypeFor[rawValue]()
+)
+
+// flatFields maps the JSON field names of t to their field indexes when t is a struct whose
+// exported fields are all rawValue (and fewer than flatFieldsMax), and returns nil otherwise.
+func flatFields(t reflect.Type) map[string]int {
+	if m, ok := flatFieldsCache.Load(t); ok {
+		return m.(map[string]int)
+	}
+	var out map[string]int
+	if t.Kind() == reflect.Struct && t.NumField() < flatFieldsMax {
+		out = map[string]int{}
+		for i := range t.NumField() {
+			f := t.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if !f.IsExported() || f.Type != rawValueType || name == "" || name == "-" {
+				out = nil
+				break
+			}
+			out[name] = i
+		}
+	}
+	m, _ := flatFieldsCache.LoadOrStore(t, out)
+	return m.(map[string]int)
 }
 
 // checkKeys walks body, one JSON value already known to decode into t (so well formed), and

@@ -117,9 +117,17 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	writeBytes(w, status, append(b, '\n'))
 }
 
+// The header values of every JSON answer, shared by all of them: len == cap, so that an
+// Add to one answer's header copies rather than writes into another's.
+var (
+	headerJSON    = []string{"application/json; charset=utf-8"}[:1:1]
+	headerNoSniff = []string{"nosniff"}[:1:1]
+)
+
 func writeBytes(w http.ResponseWriter, status int, b []byte) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
+	h := w.Header()
+	h["Content-Type"] = headerJSON // canonical keys: what Set would store, without its copy
+	h["X-Content-Type-Options"] = headerNoSniff
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -54,6 +55,21 @@ type Metrics struct {
 	appends        *prometheus.CounterVec // outcome
 	appendDuration prometheus.Histogram
 	appendEvents   prometheus.Histogram
+
+	// The children of requests and duration by route and status, and of appends by
+	// outcome, looked up once: WithLabelValues hashes its labels on every call.
+	requestSeries  sync.Map // requestLabels → requestSeries
+	appendOutcomes map[string]prometheus.Counter
+}
+
+type requestLabels struct {
+	route  string
+	status int
+}
+
+type requestSeries struct {
+	count    prometheus.Counter
+	duration prometheus.Observer
 }
 
 // NewMetrics returns the API's series in a fresh registry that also holds the Go runtime's
@@ -99,8 +115,9 @@ func NewMetrics() *Metrics {
 	for _, r := range authReasons {
 		m.authFailures.WithLabelValues(r)
 	}
+	m.appendOutcomes = map[string]prometheus.Counter{}
 	for _, o := range []string{outcomeAppended, outcomeReplayed, outcomeConflict, outcomeKeyReused, outcomeInvalid, outcomeError} {
-		m.appends.WithLabelValues(o)
+		m.appendOutcomes[o] = m.appends.WithLabelValues(o)
 	}
 	return m
 }
@@ -155,8 +172,18 @@ func (c storeStatsCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 func (m *Metrics) observeRequest(route string, status int, d time.Duration) {
-	m.requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
-	m.duration.WithLabelValues(route).Observe(d.Seconds())
+	key := requestLabels{route, status}
+	v, ok := m.requestSeries.Load(key)
+	if !ok {
+		// Routes and statuses are closed sets: the map stays small.
+		v, _ = m.requestSeries.LoadOrStore(key, requestSeries{
+			count:    m.requests.WithLabelValues(route, strconv.Itoa(status)),
+			duration: m.duration.WithLabelValues(route),
+		})
+	}
+	series := v.(requestSeries)
+	series.count.Inc()
+	series.duration.Observe(d.Seconds())
 }
 
 func (m *Metrics) httpError(code string) { m.errors.WithLabelValues(code).Inc() }
@@ -208,7 +235,7 @@ func (s *measuredStore) Append(ctx context.Context, req eventstore.AppendRequest
 	default:
 		outcome = outcomeError
 	}
-	s.m.appends.WithLabelValues(outcome).Inc()
+	s.m.appendOutcomes[outcome].Inc()
 	return res, err
 }
 

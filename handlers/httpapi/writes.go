@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
+	"sync"
 
 	"github.com/encours/encours/domain"
 	"github.com/encours/encours/handlers/command"
@@ -200,8 +201,58 @@ func (a *api) handleWrite(build builder) http.HandlerFunc {
 		if res.EventIDs == nil {
 			res.EventIDs = []string{}
 		}
+		if b, ok := appendResultJSON(res); ok {
+			writeBytes(w, http.StatusCreated, b)
+			return
+		}
 		writeJSON(w, http.StatusCreated, res)
 	}
+}
+
+// appendResultJSON is writeJSON's body for a Result without warnings whose strings need no
+// escaping (stream names and event ids always), built without reflection: the same bytes
+// json.Marshal gives plus the newline. ok is false for any other Result, which writeJSON
+// then encodes.
+func appendResultJSON(res command.Result) (b []byte, ok bool) {
+	if len(res.Warnings) > 0 || !plainJSON(res.Stream) {
+		return nil, false
+	}
+	n := 80 + len(res.Stream)
+	for _, id := range res.EventIDs {
+		if !plainJSON(id) {
+			return nil, false
+		}
+		n += len(id) + 3
+	}
+	b = make([]byte, 0, n)
+	b = append(b, `{"stream":"`...)
+	b = append(b, res.Stream...)
+	b = append(b, `","stream_version":`...)
+	b = strconv.AppendUint(b, res.StreamVersion, 10)
+	b = append(b, `,"position":`...)
+	b = strconv.AppendUint(b, res.Position, 10)
+	b = append(b, `,"event_ids":[`...)
+	for i, id := range res.EventIDs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '"')
+		b = append(b, id...)
+		b = append(b, '"')
+	}
+	return append(b, "]}\n"...), true
+}
+
+// plainJSON reports whether json.Marshal writes s as its bytes between quotes: printable
+// ASCII with nothing it escapes (quote, backslash, and <, >, & for HTML safety).
+func plainJSON(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20 || c > 0x7e, c == '"', c == '\\', c == '<', c == '>', c == '&':
+			return false
+		}
+	}
+	return true
 }
 
 // idempotencyKeyBytesMax bounds the Idempotency-Key header; the store keeps keys in its
@@ -236,20 +287,41 @@ var wildcardRE = regexp.MustCompile(`\{([A-Za-z_][A-Za-z0-9_]*)(\.\.\.)?\}`)
 // method, the route pattern, the path values in pattern order and the raw body, each
 // length-prefixed so that no two requests share their bytes.
 func requestHash(r *http.Request, body []byte) []byte {
-	h := sha256.New()
-	part := func(s []byte) {
-		h.Write(binary.AppendUvarint(nil, uint64(len(s))))
-		h.Write(s)
+	// One buffer holding what is hashed, then one sum: the parts are a few short strings
+	// and the body.
+	buf := make([]byte, 0, 64+len(r.Method)+2*len(r.Pattern)+len(body))
+	part := func(s string) {
+		buf = binary.AppendUvarint(buf, uint64(len(s)))
+		buf = append(buf, s...)
 	}
-	part([]byte("encours-request-v1"))
-	part([]byte(r.Method))
-	part([]byte(r.Pattern))
-	for _, m := range wildcardRE.FindAllStringSubmatch(r.Pattern, -1) {
-		part([]byte(m[1]))
-		part([]byte(r.PathValue(m[1])))
+	part("encours-request-v1")
+	part(r.Method)
+	part(r.Pattern)
+	for _, name := range patternWildcards(r.Pattern) {
+		part(name)
+		part(r.PathValue(name))
 	}
-	part(body)
-	return h.Sum(nil)
+	buf = binary.AppendUvarint(buf, uint64(len(body)))
+	buf = append(buf, body...)
+	sum := sha256.Sum256(buf)
+	return sum[:]
+}
+
+// wildcardsCache holds patternWildcards' answer per route pattern: the patterns are the
+// routes', a fixed few.
+var wildcardsCache sync.Map // pattern → []string, never written to after
+
+// patternWildcards returns the names of a route pattern's {wildcards}, in order.
+func patternWildcards(pattern string) []string {
+	if v, ok := wildcardsCache.Load(pattern); ok {
+		return v.([]string)
+	}
+	var names []string
+	for _, m := range wildcardRE.FindAllStringSubmatch(pattern, -1) {
+		names = append(names, m[1])
+	}
+	v, _ := wildcardsCache.LoadOrStore(pattern, names)
+	return v.([]string)
 }
 
 // pathID returns the {id} path value, refusing a malformed id before it reaches a lookup.
