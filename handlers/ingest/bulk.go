@@ -37,10 +37,11 @@ const (
 
 // Run imports the CSV that open returns (opened once). It reads the file in one streaming
 // pass that maps and checks every row and spreads the good ones over partition files by
-// customer; then it decides every partition's customers in memory, appending nothing; then,
-// when no row was refused (or opts.Continue holds back the customers with a refused row), it
-// decides them again and appends each customer's events in batches. A file with a bad row
-// appends nothing unless opts.Continue is set.
+// customer; then it decides every partition's customers in memory, appending nothing but
+// keeping the decided batches, encoded (in memory up to a bound, then in a file); then, when
+// no row was refused (or opts.Continue holds back the customers with a refused row), it
+// appends the kept batches. A file with a bad row appends nothing unless opts.Continue is
+// set.
 func Run(ctx context.Context, l Ledger, open func() (io.ReadCloser, error), f Format, opts Options) (Report, error) {
 	if l == nil || open == nil || f == nil {
 		panic("ingest: Run needs a ledger, a file and a format")
@@ -61,7 +62,11 @@ func Run(ctx context.Context, l Ledger, open func() (io.ReadCloser, error), f Fo
 	if err := im.checkIDs(ctx); err != nil {
 		return rep, err
 	}
-	if err := im.decide(ctx, false); err != nil {
+	if !opts.DryRun {
+		im.prepared = newPreparedLog(sp.dir, opts.batchMemoryBytes)
+		defer im.prepared.close()
+	}
+	if err := im.decide(ctx); err != nil {
 		return rep, err
 	}
 	if rep.RejectedRows > 0 && !opts.Continue {
@@ -70,21 +75,26 @@ func Run(ctx context.Context, l Ledger, open func() (io.ReadCloser, error), f Fo
 	if opts.DryRun {
 		return rep, nil
 	}
-	return rep, im.decide(ctx, true)
+	return rep, im.append(ctx)
 }
 
 // importer is the state of one Run.
 type importer struct {
-	l           Ledger
-	f           Format
-	opts        Options
-	rep         *Report
-	spill       *spill
-	cols        map[string]int
-	rejected    map[domain.CustomerID]bool // customers with a refused row: held back whole
-	fingerprint string                     // the format and its mapping, hashed into batch keys
-	seed        maphash.Seed
-	start       time.Time
+	l        Ledger
+	f        Format
+	opts     Options
+	rep      *Report
+	spill    *spill
+	cols     map[string]int
+	rejected map[domain.CustomerID]bool // customers with a refused row: held back whole
+	prepared *preparedLog               // the batches decided by the validate pass (nil: dry run)
+	// rejectedRows counts the rows of the customers held back, known once each is decided;
+	// they are the append pass's Skipped.
+	rejectedRows int
+	decided      int    // rows the validate pass decided
+	fingerprint  string // the format and its mapping, hashed into batch keys
+	seed         maphash.Seed
+	start        time.Time
 	// mu guards rep, rejected and the callbacks while partitions are decided concurrently.
 	mu sync.Mutex
 }
@@ -257,37 +267,49 @@ func (im *importer) checkIDs(ctx context.Context) error {
 
 // decide runs over the customer partitions: each partition's rows are grouped by customer
 // in file order and decided against the customer's state read from the log, batchRowsMax
-// rows at a time. With apply, each batch's events are appended with the batch's key; a
-// batch whose key was used before was imported before and is skipped (its events are in the
-// state read from the log).
-func (im *importer) decide(ctx context.Context, apply bool) error {
+// rows at a time. A batch whose key was used before was imported before and is skipped (its
+// events are in the state read from the log); the others' events are encoded and kept for
+// the append pass, unless the import is a dry run.
+func (im *importer) decide(ctx context.Context) error {
 	im.start = time.Now()
-	var ap *appender
-	if apply {
-		ap = newAppender(ctx, im.l, im.opts.Actor)
-	}
 	done := 0
-	err := im.decidePartitions(ctx, apply, ap, &done)
-	if ap != nil {
-		appended, batches, replayed, cerr := ap.close()
-		im.rep.Appended += appended
-		im.rep.Batches += batches
-		im.rep.AlreadyPresent += replayed
-		if err == nil {
-			err = cerr
-		}
-	}
+	err := im.decidePartitions(ctx, &done)
 	if err == nil {
-		im.progress(passName(apply), done)
+		im.decided = done
+		im.progress("validate", done)
 	}
 	return err
 }
 
-func passName(apply bool) string {
-	if apply {
-		return "append"
+// append appends the batches the validate pass kept, in the order it decided them (a
+// customer's in file order), skipping the customers held back.
+func (im *importer) append(ctx context.Context) error {
+	im.start = time.Now()
+	im.rep.Skipped += im.rejectedRows
+	ap := newAppender(ctx, im.l, im.opts.Actor)
+	done := 0
+	err := im.prepared.each(func(b *preparedBatch) error {
+		before := done / progressEvery
+		done += b.rows
+		if done/progressEvery != before {
+			im.progress("append", done)
+		}
+		if im.rejected[b.cust] { // read-only once the validate pass is over
+			return nil
+		}
+		return ap.submit(b)
+	})
+	appended, batches, replayed, cerr := ap.close()
+	im.rep.Appended += appended
+	im.rep.Batches += batches
+	im.rep.AlreadyPresent += replayed
+	if err == nil {
+		err = cerr
 	}
-	return "validate"
+	if err == nil {
+		im.progress("append", im.decided)
+	}
+	return err
 }
 
 // decideWorkersMax bounds the partitions decided at once: each holds one partition in memory.
@@ -296,13 +318,12 @@ const decideWorkersMax = 4
 // tally counts what deciding one partition did; partitions are decided concurrently and
 // merge their tallies into the report.
 type tally struct {
-	rows, customers, commands, skipped, alreadyPresent int
+	rows, customers, commands, skipped, alreadyPresent, rejectedRows int
 }
 
 // decidePartitions decides the customer partitions on up to GOMAXPROCS goroutines (at most
 // decideWorkersMax): a customer lives in one partition, so its batches stay in order.
-func (im *importer) decidePartitions(ctx context.Context, apply bool, ap *appender, done *int) error {
-	pass := passName(apply)
+func (im *importer) decidePartitions(ctx context.Context, done *int) error {
 	workers := min(runtime.GOMAXPROCS(0), decideWorkersMax, len(im.spill.customers))
 	next := make(chan *spillFile)
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -314,16 +335,17 @@ func (im *importer) decidePartitions(ctx context.Context, apply bool, ap *append
 			defer wg.Done()
 			for part := range next {
 				var t tally
-				err := im.decidePartition(ctx, part, apply, ap, &t)
+				err := im.decidePartition(ctx, part, &t)
 				im.mu.Lock()
 				im.rep.Customers += t.customers
 				im.rep.Commands += t.commands
 				im.rep.Skipped += t.skipped
 				im.rep.AlreadyPresent += t.alreadyPresent
+				im.rejectedRows += t.rejectedRows
 				before := *done / progressEvery
 				*done += t.rows
 				if *done/progressEvery != before {
-					im.progressLocked(pass, *done)
+					im.progressLocked("validate", *done)
 				}
 				im.mu.Unlock()
 				if err != nil {
@@ -346,7 +368,7 @@ feed:
 }
 
 // decidePartition decides the customers of one partition.
-func (im *importer) decidePartition(ctx context.Context, part *spillFile, apply bool, ap *appender, t *tally) error {
+func (im *importer) decidePartition(ctx context.Context, part *spillFile, t *tally) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -366,7 +388,7 @@ func (im *importer) decidePartition(ctx context.Context, part *spillFile, apply 
 	}
 	for _, cust := range order {
 		idx := groups[cust]
-		if err := im.decideCustomer(ctx, domain.CustomerID(cust), recs, idx, apply, ap, t); err != nil {
+		if err := im.decideCustomer(ctx, domain.CustomerID(cust), recs, idx, t); err != nil {
 			return err
 		}
 		t.rows += len(idx)
@@ -374,19 +396,15 @@ func (im *importer) decidePartition(ctx context.Context, part *spillFile, apply 
 	return nil
 }
 
-// decideCustomer decides one customer's rows (recs[idx], in file order).
-func (im *importer) decideCustomer(ctx context.Context, cust domain.CustomerID, recs []spilled, idx []int32, apply bool, ap *appender, t *tally) error {
-	if !apply {
-		t.customers++
-	}
-	if apply && im.rejected[cust] { // read-only during the append pass
-		t.skipped += len(idx)
-		return nil
-	}
+// decideCustomer decides one customer's rows (recs[idx], in file order) and keeps its
+// batches for the append pass.
+func (im *importer) decideCustomer(ctx context.Context, cust domain.CustomerID, recs []spilled, idx []int32, t *tally) error {
+	t.customers++
 	state, err := im.l.CustomerState(ctx, cust)
 	if err != nil {
 		return err
 	}
+	var events []domain.Event
 	for b := 0; b < len(idx); b += batchRowsMax {
 		batch := idx[b:min(b+batchRowsMax, len(idx))]
 		key := im.batchKey(cust, recs, batch)
@@ -395,13 +413,11 @@ func (im *importer) decideCustomer(ctx context.Context, cust domain.CustomerID, 
 			return err
 		}
 		if used {
-			if !apply {
-				t.alreadyPresent += len(batch)
-			}
+			t.alreadyPresent += len(batch)
 			continue
 		}
 		version := state.Version()
-		events := make([]domain.Event, 0, len(batch)*2)
+		events = events[:0]
 		for _, i := range batch {
 			rec := &recs[i]
 			cmds, err := im.f.Map(rec.row, im.getter(rec.fields[1:]))
@@ -409,20 +425,14 @@ func (im *importer) decideCustomer(ctx context.Context, cust domain.CustomerID, 
 				return fmt.Errorf("import: row %d mapped in the first pass and not now: %w", rec.row, err)
 			}
 			for _, c := range cmds {
-				if !apply {
-					t.commands++
-				}
+				t.commands++
 				if _, isReg := c.(domain.RegisterCustomer); isReg && state.Registered() {
-					if !apply {
-						t.skipped++
-					}
+					t.skipped++
 					continue
 				}
 				evs, err := domain.Decide(state, c)
 				if err != nil {
-					if domain.ErrorKind(err) == domain.KindInternal || apply {
-						// Refusals were all found by the validate pass; one now means the
-						// log changed between the passes.
+					if domain.ErrorKind(err) == domain.KindInternal {
 						return fmt.Errorf("row %d: %w", rec.row, err)
 					}
 					im.reject(*fieldError(rec.row, columnOf(im.f, err), err), cust)
@@ -435,13 +445,31 @@ func (im *importer) decideCustomer(ctx context.Context, cust domain.CustomerID, 
 			}
 		}
 		invariant(len(events) <= eventstore.AppendEventsMax, "batch of %d rows decided %d events", len(batch), len(events))
-		if apply && len(events) > 0 {
-			if err := ap.submit(batchJob{cust: cust, version: version, events: events, key: key, row: recs[batch[0]].row}); err != nil {
-				return err
+		if im.prepared == nil || len(events) == 0 || im.isRejected(cust) {
+			continue // a dry run, or a customer held back: nothing of it will be appended
+		}
+		pb := preparedBatch{cust: cust, version: version, key: key, row: recs[batch[0]].row, rows: len(batch),
+			events: make([]command.Prepared, len(events))}
+		for i, e := range events {
+			if pb.events[i], err = command.Prepare(e); err != nil {
+				return fmt.Errorf("row %d: %w", pb.row, err)
 			}
 		}
+		if err := im.prepared.add(&pb); err != nil {
+			return err
+		}
+	}
+	if im.isRejected(cust) {
+		t.rejectedRows += len(idx)
 	}
 	return nil
+}
+
+// isRejected reports whether a customer is held back (a row of it was refused).
+func (im *importer) isRejected(cust domain.CustomerID) bool {
+	im.mu.Lock()
+	defer im.mu.Unlock()
+	return im.rejected[cust]
 }
 
 // getter reads a spilled row's fields by column name, trimmed (Reader.getter).
@@ -473,20 +501,11 @@ func columnFor(f Format, field string) string {
 	return field
 }
 
-// batchJob is one batch to append.
-type batchJob struct {
-	cust    domain.CustomerID
-	version uint64
-	events  []domain.Event
-	key     string
-	row     int // first row of the batch, to name a failure
-}
-
 // appender appends batches on bulkWorkers goroutines, one customer's in order.
 type appender struct {
 	ctx      context.Context
 	cancel   context.CancelCauseFunc
-	queues   []chan batchJob
+	queues   []chan *preparedBatch
 	wg       sync.WaitGroup
 	mu       sync.Mutex // guards the counts
 	appended int
@@ -495,41 +514,41 @@ type appender struct {
 }
 
 func newAppender(ctx context.Context, l Ledger, actor string) *appender {
-	a := &appender{queues: make([]chan batchJob, bulkWorkers)}
+	a := &appender{queues: make([]chan *preparedBatch, bulkWorkers)}
 	a.ctx, a.cancel = context.WithCancelCause(ctx)
 	for i := range a.queues {
-		a.queues[i] = make(chan batchJob, bulkQueueMax)
+		a.queues[i] = make(chan *preparedBatch, bulkQueueMax)
 		a.wg.Add(1)
 		go a.work(l, actor, a.queues[i]) // ends when its queue is closed and drained
 	}
 	return a
 }
 
-func (a *appender) work(l Ledger, actor string, q <-chan batchJob) {
+func (a *appender) work(l Ledger, actor string, q <-chan *preparedBatch) {
 	defer a.wg.Done()
-	for job := range q {
+	for b := range q {
 		if a.ctx.Err() != nil {
 			continue // drain after a failure
 		}
-		res, err := l.AppendDecided(a.ctx, job.cust, job.version, job.events,
-			command.Meta{Actor: actor, IdempotencyKey: job.key, RequestHash: keyHash(job.key)})
+		res, err := l.AppendPrepared(a.ctx, b.cust, b.version, b.events,
+			command.Meta{Actor: actor, IdempotencyKey: b.key, RequestHash: keyHash(b.key)})
 		a.mu.Lock()
 		switch {
 		case err != nil:
-			a.cancel(fmt.Errorf("row %d: %w", job.row, err))
+			a.cancel(fmt.Errorf("row %d: %w", b.row, err))
 		case res.Replayed:
-			a.replayed += len(job.events)
+			a.replayed += b.rows
 		default:
-			a.appended += len(job.events)
+			a.appended += len(b.events)
 			a.batches++
 		}
 		a.mu.Unlock()
 	}
 }
 
-func (a *appender) submit(job batchJob) error {
+func (a *appender) submit(b *preparedBatch) error {
 	select {
-	case a.queues[workerOf(job.cust)%bulkWorkers] <- job:
+	case a.queues[workerOf(b.cust)%bulkWorkers] <- b:
 		return nil
 	case <-a.ctx.Done():
 		return context.Cause(a.ctx)
