@@ -82,8 +82,19 @@ func (d Date) String() string {
 	if d.IsZero() {
 		return ""
 	}
+	var b [10]byte
+	return string(d.appendISO(b[:0]))
+}
+
+// appendISO appends YYYY-MM-DD to b (the hot path of String and MarshalJSON: every event
+// carries dates, and fmt costs a microsecond a date).
+func (d Date) appendISO(b []byte) []byte {
 	y, m, dd := d.Civil()
-	return fmt.Sprintf("%04d-%02d-%02d", y, int(m), dd)
+	if y < 0 || y > 9999 {
+		return fmt.Appendf(b, "%04d-%02d-%02d", y, int(m), dd)
+	}
+	return append(b, byte('0'+y/1000), byte('0'+y/100%10), byte('0'+y/10%10), byte('0'+y%10), '-',
+		byte('0'+int(m)/10), byte('0'+int(m)%10), '-', byte('0'+dd/10), byte('0'+dd%10))
 }
 
 // AddDays returns d + n days.
@@ -126,7 +137,10 @@ func (d Date) MarshalJSON() ([]byte, error) {
 	if d.IsZero() {
 		return []byte("null"), nil
 	}
-	return []byte(`"` + d.String() + `"`), nil
+	b := make([]byte, 0, 12)
+	b = append(b, '"')
+	b = d.appendISO(b)
+	return append(b, '"'), nil
 }
 
 // UnmarshalJSON reads "YYYY-MM-DD" strictly.
