@@ -31,3 +31,22 @@ func BenchmarkFold(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(events)), "ns/event")
 }
+
+// BenchmarkDecidePayment decides a payment allocated to one invoice, as a bulk import does
+// for every settled row.
+func BenchmarkDecidePayment(b *testing.B) {
+	eur := func(minor int64) domain.Money { return domain.Money{Minor: minor, Ccy: "EUR"} }
+	on := domain.MustDate("2025-01-06")
+	c := domain.Fold([]domain.Event{
+		domain.CustomerRegistered{CustomerID: "C1", Name: "C1", Country: "FR", Currency: "EUR", Terms: domain.Net(30), CreditLimit: eur(10_000_000), RegisteredOn: on},
+		domain.InvoiceIssued{InvoiceID: "I1", Number: "I1", Amount: eur(100_000), IssueDate: on, DueDate: on.AddDays(30)},
+	})
+	cmd := domain.RecordPayment{CustomerID: "C1", PaymentID: "P1", Amount: eur(100_000), ReceivedOn: on.AddDays(20),
+		Allocations: []domain.Allocation{{InvoiceID: "I1", Amount: eur(100_000)}}}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := domain.Decide(c, cmd); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
