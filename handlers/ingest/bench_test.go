@@ -153,6 +153,7 @@ func BenchmarkImport(b *testing.B) {
 	var elapsed, cpu time.Duration
 	var heapPeak, sysPeak uint64
 	passes := passTimes{}
+	var syncs, events uint64
 	for b.Loop() {
 		b.StopTimer()
 		dir := b.TempDir()
@@ -181,6 +182,8 @@ func BenchmarkImport(b *testing.B) {
 		if rep.Rows != rows || rep.RejectedRows != 0 {
 			b.Fatalf("imported %d rows with %d refused, want %d and none", rep.Rows, rep.RejectedRows, rows)
 		}
+		stats := st.Stats()
+		syncs, events = syncs+stats.Syncs, events+stats.Events
 		if err := st.Close(); err != nil {
 			b.Fatal(err)
 		}
@@ -194,6 +197,8 @@ func BenchmarkImport(b *testing.B) {
 	b.ReportMetric(float64(heapPeak)/(1<<20), "peak-heap-MiB")
 	b.ReportMetric(float64(sysPeak)/(1<<20), "peak-sys-MiB")
 	passes.report(b)
+	// Events per fdatasync: how well the append pass's batches share the store's group commits.
+	b.ReportMetric(float64(events)/float64(max(syncs, 1)), "events/sync")
 }
 
 // passTimes is the time each pass of an import took (the longest of the runs), from its
