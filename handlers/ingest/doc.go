@@ -37,7 +37,8 @@
 // through the file meet again in their customer's partition, in file order. A single
 // customer's state is always held whole (Decide needs it), so one customer with millions of
 // invoices needs memory in proportion. While the import runs, the disk holds the partitions
-// (about the file's size) and the decided batches beyond the memory bound.
+// (about the file's size) and the decided batches beyond the memory bound (~420 bytes a row
+// of the generated benchmark file, 3.6 times its CSV).
 //
 // A batch's idempotency key is a hash of the format (with its mapping), the customer and the
 // batch's rows as the file holds them. Batches are cut by rows, never by events, so the same
