@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	"github.com/encours/encours/domain"
@@ -163,15 +164,17 @@ func (p *preparedLog) close() {
 	}
 }
 
-// decodePrepared reads one batch record. The event data are slices of rec; the strings are
-// substrings of one copy of it.
+// decodePrepared reads one batch record. The event data are slices of rec, and the events'
+// strings substrings of one copy of it: they live as long as the append. The customer and
+// the key are copies of their own, since the store keeps the key (its idempotency index)
+// for as long as it runs, and a substring would keep the whole record alive with it.
 func decodePrepared(rec []byte) (*preparedBatch, error) {
 	s := string(rec)
 	d := decoder{s: s}
 	b := &preparedBatch{}
-	b.cust = domain.CustomerID(d.str())
+	b.cust = domain.CustomerID(strings.Clone(d.str()))
 	b.version = d.uvarint()
-	b.key = d.str()
+	b.key = strings.Clone(d.str())
 	b.row = int(d.uvarint())  //nolint:gosec // written from an int
 	b.rows = int(d.uvarint()) //nolint:gosec // written from an int
 	n := d.uvarint()

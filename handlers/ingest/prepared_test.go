@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -82,4 +83,32 @@ func TestImportWithSpilledBatchesMatchesInMemory(t *testing.T) {
 	entries, err := os.ReadDir(opts.TempDir)
 	require.NoError(t, err)
 	assert.Empty(t, entries, "the partition directory and its batch file are removed")
+}
+
+// TestPreparedKeyKeepsNothingOfItsRecord: the store keeps every batch's key for as long as it
+// runs (its idempotency index); a key read back must not keep its batch record alive with it.
+// Method: read back 200 batches of ~100 KB of event data, keep only their keys and customers,
+// and check that the heap kept far less than the records' 20 MB.
+func TestPreparedKeyKeepsNothingOfItsRecord(t *testing.T) {
+	p := newPreparedLog(t.TempDir(), 1<<20)
+	defer p.close()
+	data := bytes.Repeat([]byte("x"), 100<<10)
+	for i := range 200 {
+		b := preparedBatch{cust: domain.CustomerID(fmt.Sprintf("C%d", i)), key: fmt.Sprintf("import:%032d", i), rows: 1,
+			events: []command.Prepared{{Type: domain.TypeInvoiceIssued, Data: data}}}
+		require.NoError(t, p.add(&b))
+	}
+	var kept []string
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	require.NoError(t, p.each(func(b *preparedBatch) error {
+		kept = append(kept, b.key, string(b.cust))
+		return nil
+	}))
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	grown := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+	assert.Less(t, grown, int64(2<<20), "heap kept %d bytes for 400 short strings", grown)
+	assert.Len(t, kept, 400)
 }
