@@ -255,7 +255,8 @@ type scannedRow struct {
 // scanChunks runs r.scan on its own goroutine, so that parsing the CSV overlaps with mapping
 // and spilling the rows on the caller's (the read pass's two halves, on the two cores). The
 // chunks come in file order; the channel is closed after the last. stop ends the goroutine
-// and waits for it, whether or not the chunks were all received.
+// and waits for it, whether or not the chunks were all received (at most one row's read: it
+// checks for stop before each row).
 func scanChunks(r *Reader) (chunks <-chan *scanChunk, stop func()) {
 	out := make(chan *scanChunk, scanChunksQueued)
 	done := make(chan struct{})
@@ -268,6 +269,11 @@ func scanChunks(r *Reader) (chunks <-chan *scanChunk, stop func()) {
 			c := &scanChunk{rows: make([]scannedRow, 0, scanChunkRows), fields: make([]string, 0, scanChunkRows*len(r.cols))}
 			last := false
 			for len(c.rows) < scanChunkRows && !last {
+				select {
+				case <-done: // the read pass failed: stop at this row, not at the chunk's end
+					return
+				default:
+				}
 				fields, err := r.scan()
 				from := len(c.fields)
 				c.fields = append(c.fields, fields...) // the strings stay; the slice is reused by r

@@ -112,3 +112,22 @@ func TestPreparedKeyKeepsNothingOfItsRecord(t *testing.T) {
 	assert.Less(t, grown, int64(2<<20), "heap kept %d bytes for 400 short strings", grown)
 	assert.Len(t, kept, 400)
 }
+
+// TestImportCancelledWhileReading: a cancellation during the read pass (whose parsing runs on
+// a goroutine of its own) ends the import with the context's error, appending nothing.
+func TestImportCancelledWhileReading(t *testing.T) {
+	var buf bytes.Buffer
+	require.NoError(t, writeGenericSample(&buf, 2*progressEvery, 5))
+	svc, st := newLedger(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	opts := Options{Actor: "test", Progress: func(p Progress) {
+		if p.Pass == "read" && p.Rows == progressEvery {
+			cancel()
+		}
+	}}
+	rep, err := Run(ctx, svc, openString(buf.String()), Formats["generic"], opts)
+	require.ErrorIs(t, err, context.Canceled)
+	assert.Less(t, rep.Rows, 2*progressEvery, "the read pass stopped early")
+	assert.Zero(t, headPosition(t, st))
+}
