@@ -81,12 +81,14 @@ func Run(ctx context.Context, l Ledger, open func() (io.ReadCloser, error), f Fo
 
 // importer is the state of one Run.
 type importer struct {
-	l        Ledger
-	f        Format
-	opts     Options
-	rep      *Report
-	spill    *spill
-	cols     map[string]int
+	l     Ledger
+	f     Format
+	opts  Options
+	rep   *Report
+	spill *spill
+	// mapRow maps a row's fields as the format's Map does (by position, with the columns
+	// resolved once, when the format can bind to the header). Safe for concurrent use.
+	mapRow   func(row int, fields []string) ([]domain.Command, error)
 	rejected map[domain.CustomerID]bool // customers with a refused row: held back whole
 	prepared *preparedLog               // the batches decided by the validate pass (nil: dry run)
 	// rejectedRows counts the rows of the customers held back, known once each is decided;
@@ -166,7 +168,12 @@ func (im *importer) read(ctx context.Context, open func() (io.ReadCloser, error)
 		}
 		return err
 	}
-	im.cols = r.cols
+	im.mapRow = func(row int, fields []string) ([]domain.Command, error) { return im.f.Map(row, r.getter(fields)) }
+	if b, ok := im.f.(interface {
+		bind(cols map[string]int) func(row int, fields []string) ([]domain.Command, error)
+	}); ok {
+		im.mapRow = b.bind(r.cols)
+	}
 	custCol := columnFor(im.f, "customer_id")
 	nc, ni := len(im.spill.customers), len(im.spill.ids)
 	rec := make([]string, 0, columnsMax+1)
@@ -185,7 +192,7 @@ func (im *importer) read(ctx context.Context, open func() (io.ReadCloser, error)
 			err := row.err
 			var cmds []domain.Command
 			if err == nil {
-				cmds, err = im.f.Map(row.row, r.getter(fields))
+				cmds, err = im.mapRow(row.row, fields)
 			}
 			im.rep.Rows++
 			if im.rep.Rows%progressEvery == 0 {
@@ -532,7 +539,7 @@ func (im *importer) decideCustomer(ctx context.Context, cust domain.CustomerID, 
 		events = events[:0]
 		for _, i := range batch {
 			rec := &recs[i]
-			cmds, err := im.f.Map(rec.row, im.getter(rec.fields[1:]))
+			cmds, err := im.mapRow(rec.row, rec.fields[1:])
 			if err != nil {
 				return fmt.Errorf("import: row %d mapped in the first pass and not now: %w", rec.row, err)
 			}
@@ -582,12 +589,6 @@ func (im *importer) isRejected(cust domain.CustomerID) bool {
 	im.mu.Lock()
 	defer im.mu.Unlock()
 	return im.rejected[cust]
-}
-
-// getter reads a spilled row's fields by column name, trimmed (Reader.getter).
-func (im *importer) getter(fields []string) func(string) string {
-	r := Reader{cols: im.cols}
-	return r.getter(fields)
 }
 
 // batchKey is the idempotency key of one customer's batch: the format (with its mapping),
