@@ -95,9 +95,7 @@ func (m Money) Neg() (Money, error) {
 // Cmp compares two amounts of the same currency (-1, 0, +1); it panics on a currency mismatch,
 // which is a programmer error at every call site (callers check currencies in Decide).
 func (m Money) Cmp(o Money) int {
-	if m.Ccy != o.Ccy {
-		broken("Money.Cmp across currencies %s and %s", m.Ccy, o.Ccy)
-	}
+	assert(m.Ccy == o.Ccy, "Money.Cmp across currencies %s and %s", m.Ccy, o.Ccy)
 	switch {
 	case m.Minor < o.Minor:
 		return -1
