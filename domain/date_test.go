@@ -151,3 +151,15 @@ func TestDateJSON(t *testing.T) {
 		assert.Equalf(t, domain.CodeInvalidDate, domain.ErrorCode(err), "Unmarshal(%s)", in)
 	}
 }
+
+// BenchmarkDateMarshalJSON: every event carries dates, so their encoding is on the path of
+// every append (and of every row of a bulk import).
+func BenchmarkDateMarshalJSON(b *testing.B) {
+	d := day("2026-03-09")
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := json.Marshal(d); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -10,9 +10,13 @@ import (
 // Decide guarantees, and a broken one panics (style §5, §8). Events of other streams
 // (alerts, exchange rates) are a programmer error here.
 func Evolve(c *Customer, e Event) {
-	assert(c != nil, "Evolve on a nil *Customer")
+	if c == nil {
+		broken("Evolve on a nil *Customer")
+	}
 	if _, isReg := e.(CustomerRegistered); !isReg {
-		assert(c.registered, "%s folded before CustomerRegistered", eventTypeOf(e))
+		if !c.registered {
+			broken("%s folded before CustomerRegistered", eventTypeOf(e))
+		}
 	}
 	switch e := e.(type) {
 	case CustomerRegistered:
@@ -32,17 +36,23 @@ func Evolve(c *Customer, e Event) {
 		c.evolvePaymentReversed(e)
 	case InvoiceDisputed:
 		inv := c.mustInvoice(e.InvoiceID)
-		assert(!inv.disputed, "invoice %s disputed twice", inv.id)
+		if inv.disputed {
+			broken("invoice %s disputed twice", inv.id)
+		}
 		inv.disputed, inv.disputedOn = true, e.DisputedOn
 		inv.disputes++
 	case DisputeResolved:
 		inv := c.mustInvoice(e.InvoiceID)
-		assert(inv.disputed, "dispute resolved on undisputed invoice %s", inv.id)
+		if !inv.disputed {
+			broken("dispute resolved on undisputed invoice %s", inv.id)
+		}
 		inv.disputed = false
 	case InvoiceWrittenOff:
 		c.evolveWrittenOff(e)
 	case PaymentPlanAgreed:
-		assert(!c.planIDs[e.PlanID], "plan %s agreed twice", e.PlanID)
+		if c.planIDs[e.PlanID] {
+			broken("plan %s agreed twice", e.PlanID)
+		}
 		e.InvoiceIDs = slices.Clone(e.InvoiceIDs)
 		e.Instalments = slices.Clone(e.Instalments)
 		for _, id := range e.InvoiceIDs {
@@ -51,7 +61,9 @@ func Evolve(c *Customer, e Event) {
 		c.planIDs[e.PlanID] = true
 		c.plans = append(c.plans, e)
 	case PromiseToPayRecorded:
-		assert(!c.promiseIDs[e.PromiseID], "promise %s recorded twice", e.PromiseID)
+		if c.promiseIDs[e.PromiseID] {
+			broken("promise %s recorded twice", e.PromiseID)
+		}
 		c.assertCurrency(e.Amount)
 		e.InvoiceIDs = slices.Clone(e.InvoiceIDs)
 		c.promiseIDs[e.PromiseID] = true
@@ -79,7 +91,9 @@ func Fold(events []Event) *Customer {
 	for _, e := range events {
 		Evolve(c, e)
 	}
-	assert(c.version == uint64(len(events)), "Fold: version %d after %d events", c.version, len(events))
+	if c.version != uint64(len(events)) {
+		broken("Fold: version %d after %d events", c.version, len(events))
+	}
 	return c
 }
 
@@ -91,8 +105,12 @@ func eventTypeOf(e Event) string {
 }
 
 func (c *Customer) evolveRegistered(e CustomerRegistered) {
-	assert(!c.registered, "customer %s registered twice", c.id)
-	assert(e.CreditLimit.Ccy == e.Currency, "credit limit in %s, customer in %s", e.CreditLimit.Ccy, e.Currency)
+	if c.registered {
+		broken("customer %s registered twice", c.id)
+	}
+	if e.CreditLimit.Ccy != e.Currency {
+		broken("credit limit in %s, customer in %s", e.CreditLimit.Ccy, e.Currency)
+	}
 	c.registered = true
 	c.id, c.name, c.country, c.sector, c.segment = e.CustomerID, e.Name, e.Country, e.Sector, e.Segment
 	c.currency, c.terms, c.registeredOn, c.limit = e.Currency, e.Terms, e.RegisteredOn, e.CreditLimit
@@ -101,11 +119,17 @@ func (c *Customer) evolveRegistered(e CustomerRegistered) {
 
 func (c *Customer) evolveInvoiceIssued(e InvoiceIssued) {
 	_, dup := c.invoices[e.InvoiceID]
-	assert(!dup, "invoice %s issued twice", e.InvoiceID)
+	if dup {
+		broken("invoice %s issued twice", e.InvoiceID)
+	}
 	_, dupNumber := c.invoiceNumbers[e.Number]
-	assert(!dupNumber, "invoice number %q issued twice", e.Number)
+	if dupNumber {
+		broken("invoice number %q issued twice", e.Number)
+	}
 	c.assertCurrency(e.Amount)
-	assert(e.Amount.IsPositive(), "invoice %s amount %v not positive", e.InvoiceID, e.Amount)
+	if !e.Amount.IsPositive() {
+		broken("invoice %s amount %v not positive", e.InvoiceID, e.Amount)
+	}
 	inv := &invoiceState{
 		id: e.InvoiceID, number: e.Number, amount: e.Amount, open: e.Amount,
 		issueDate: e.IssueDate, dueDate: e.DueDate, terms: e.Terms,
@@ -119,15 +143,22 @@ func (c *Customer) evolveInvoiceIssued(e InvoiceIssued) {
 
 func (c *Customer) evolveCreditNoteIssued(e CreditNoteIssued) {
 	_, dup := c.creditNotes[e.CreditNoteID]
-	assert(!dup, "credit note %s issued twice", e.CreditNoteID)
+	if dup {
+		broken("credit note %s issued twice", e.CreditNoteID)
+	}
 	c.assertCurrency(e.Amount)
 	c.assertCurrency(e.AppliedToInvoice)
-	assert(e.Amount.IsPositive(), "credit note %s amount %v not positive", e.CreditNoteID, e.Amount)
-	assert(e.AppliedToInvoice.Minor >= 0 && e.AppliedToInvoice.Minor <= e.Amount.Minor,
-		"credit note %s applies %v of %v", e.CreditNoteID, e.AppliedToInvoice, e.Amount)
+	if !e.Amount.IsPositive() {
+		broken("credit note %s amount %v not positive", e.CreditNoteID, e.Amount)
+	}
+	if !(e.AppliedToInvoice.Minor >= 0 && e.AppliedToInvoice.Minor <= e.Amount.Minor) {
+		broken("credit note %s applies %v of %v", e.CreditNoteID, e.AppliedToInvoice, e.Amount)
+	}
 	standing := Money{Minor: e.Amount.Minor - e.AppliedToInvoice.Minor, Ccy: c.currency}
 	if e.AppliedToInvoice.IsPositive() {
-		assert(e.InvoiceID != "", "credit note %s applies %v to no invoice", e.CreditNoteID, e.AppliedToInvoice)
+		if e.InvoiceID == "" {
+			broken("credit note %s applies %v to no invoice", e.CreditNoteID, e.AppliedToInvoice)
+		}
 		c.settle(e.InvoiceID, Settlement{On: e.IssueDate, Amount: e.AppliedToInvoice, CreditNoteID: e.CreditNoteID})
 	}
 	c.creditNotes[e.CreditNoteID] = &creditNoteState{
@@ -139,17 +170,22 @@ func (c *Customer) evolveCreditNoteIssued(e CreditNoteIssued) {
 
 func (c *Customer) evolvePaymentReceived(e PaymentReceived) {
 	_, dup := c.payments[e.PaymentID]
-	assert(!dup, "payment %s received twice", e.PaymentID)
+	if dup {
+		broken("payment %s received twice", e.PaymentID)
+	}
 	c.assertCurrency(e.Amount)
 	c.assertCurrency(e.Unallocated)
-	assert(e.Amount.IsPositive(), "payment %s amount %v not positive", e.PaymentID, e.Amount)
+	if !e.Amount.IsPositive() {
+		broken("payment %s amount %v not positive", e.PaymentID, e.Amount)
+	}
 	var allocated int64
 	for _, a := range e.Allocations {
 		c.settle(a.InvoiceID, Settlement{On: e.ReceivedOn, Amount: a.Amount, PaymentID: e.PaymentID})
 		allocated = mustAdd(allocated, a.Amount.Minor)
 	}
-	assert(e.Unallocated.Minor >= 0 && mustAdd(allocated, e.Unallocated.Minor) == e.Amount.Minor,
-		"payment %s: allocated %d + unallocated %v != amount %v", e.PaymentID, allocated, e.Unallocated, e.Amount)
+	if !(e.Unallocated.Minor >= 0 && mustAdd(allocated, e.Unallocated.Minor) == e.Amount.Minor) {
+		broken("payment %s: allocated %d + unallocated %v != amount %v", e.PaymentID, allocated, e.Unallocated, e.Amount)
+	}
 	c.payments[e.PaymentID] = &paymentState{
 		id: e.PaymentID, amount: e.Amount, receivedOn: e.ReceivedOn, reference: e.Reference,
 		unallocated: e.Unallocated, allocations: slices.Clone(e.Allocations),
@@ -158,7 +194,9 @@ func (c *Customer) evolvePaymentReceived(e PaymentReceived) {
 }
 
 func (c *Customer) evolvePaymentAllocated(e PaymentAllocated) {
-	assert((e.PaymentID == "") != (e.CreditNoteID == ""), "allocation with payment %q and credit note %q", e.PaymentID, e.CreditNoteID)
+	if (e.PaymentID == "") == (e.CreditNoteID == "") {
+		broken("allocation with payment %q and credit note %q", e.PaymentID, e.CreditNoteID)
+	}
 	var allocated int64
 	for _, a := range e.Allocations {
 		c.settle(a.InvoiceID, Settlement{On: e.AllocatedOn, Amount: a.Amount, PaymentID: e.PaymentID, CreditNoteID: e.CreditNoteID})
@@ -166,17 +204,27 @@ func (c *Customer) evolvePaymentAllocated(e PaymentAllocated) {
 	}
 	if e.PaymentID != "" {
 		p, ok := c.payments[e.PaymentID]
-		assert(ok, "allocation from unknown payment %s", e.PaymentID)
-		assert(!p.reversed, "allocation from reversed payment %s", p.id)
-		assert(allocated <= p.unallocated.Minor, "payment %s allocates %d of %v on account", p.id, allocated, p.unallocated)
+		if !ok {
+			broken("allocation from unknown payment %s", e.PaymentID)
+		}
+		if p.reversed {
+			broken("allocation from reversed payment %s", p.id)
+		}
+		if allocated > p.unallocated.Minor {
+			broken("payment %s allocates %d of %v on account", p.id, allocated, p.unallocated)
+		}
 		p.unallocated.Minor -= allocated
 		p.allocations = append(p.allocations, e.Allocations...)
 		c.unallocatedMinor -= allocated
 		return
 	}
 	n, ok := c.creditNotes[e.CreditNoteID]
-	assert(ok, "allocation from unknown credit note %s", e.CreditNoteID)
-	assert(allocated <= n.standing.Minor, "credit note %s allocates %d of %v standing", n.id, allocated, n.standing)
+	if !ok {
+		broken("allocation from unknown credit note %s", e.CreditNoteID)
+	}
+	if allocated > n.standing.Minor {
+		broken("credit note %s allocates %d of %v standing", n.id, allocated, n.standing)
+	}
 	n.standing.Minor -= allocated
 	n.allocations = append(n.allocations, e.Allocations...)
 	c.openCreditMinor -= allocated
@@ -186,10 +234,18 @@ func (c *Customer) evolvePaymentAllocated(e PaymentAllocated) {
 // off or not: its settlements leave the invoices and their amounts are open again.
 func (c *Customer) evolvePaymentReversed(e PaymentReversed) {
 	p, ok := c.payments[e.PaymentID]
-	assert(ok, "reversal of unknown payment %s", e.PaymentID)
-	assert(!p.reversed, "payment %s reversed twice", p.id)
-	assert(e.Amount == p.amount, "payment %s: reversal of %v, received %v", p.id, e.Amount, p.amount)
-	assert(e.UnallocatedRemoved == p.unallocated, "payment %s: reversal removes %v, %v on account", p.id, e.UnallocatedRemoved, p.unallocated)
+	if !ok {
+		broken("reversal of unknown payment %s", e.PaymentID)
+	}
+	if p.reversed {
+		broken("payment %s reversed twice", p.id)
+	}
+	if e.Amount != p.amount {
+		broken("payment %s: reversal of %v, received %v", p.id, e.Amount, p.amount)
+	}
+	if e.UnallocatedRemoved != p.unallocated {
+		broken("payment %s: reversal removes %v, %v on account", p.id, e.UnallocatedRemoved, p.unallocated)
+	}
 	reopenedByInvoice := map[InvoiceID]int64{}
 	var order []InvoiceID
 	var reopened int64
@@ -201,8 +257,9 @@ func (c *Customer) evolvePaymentReversed(e PaymentReversed) {
 		reopenedByInvoice[a.InvoiceID] = mustAdd(reopenedByInvoice[a.InvoiceID], a.Amount.Minor)
 		reopened = mustAdd(reopened, a.Amount.Minor)
 	}
-	assert(mustAdd(reopened, e.UnallocatedRemoved.Minor) == p.amount.Minor,
-		"payment %s: reversal re-opens %d + removes %v, amount %v", p.id, reopened, e.UnallocatedRemoved, p.amount)
+	if mustAdd(reopened, e.UnallocatedRemoved.Minor) != p.amount.Minor {
+		broken("payment %s: reversal re-opens %d + removes %v, amount %v", p.id, reopened, e.UnallocatedRemoved, p.amount)
+	}
 	for _, id := range order {
 		inv := c.mustInvoice(id)
 		var removed int64
@@ -213,7 +270,9 @@ func (c *Customer) evolvePaymentReversed(e PaymentReversed) {
 			}
 			return false
 		})
-		assert(removed == reopenedByInvoice[id], "payment %s re-opens %d on %s, had settled %d", p.id, reopenedByInvoice[id], id, removed)
+		if removed != reopenedByInvoice[id] {
+			broken("payment %s re-opens %d on %s, had settled %d", p.id, reopenedByInvoice[id], id, removed)
+		}
 		inv.open.Minor = mustAdd(inv.open.Minor, removed)
 		if removed > 0 {
 			inv.writtenOff = false // owed again: the write-off covered what was open then
@@ -228,8 +287,12 @@ func (c *Customer) evolvePaymentReversed(e PaymentReversed) {
 
 func (c *Customer) evolveWrittenOff(e InvoiceWrittenOff) {
 	inv := c.mustInvoice(e.InvoiceID)
-	assert(!inv.writtenOff, "invoice %s written off twice", inv.id)
-	assert(e.Amount == inv.open && e.Amount.IsPositive(), "invoice %s writes off %v, open %v", inv.id, e.Amount, inv.open)
+	if inv.writtenOff {
+		broken("invoice %s written off twice", inv.id)
+	}
+	if !(e.Amount == inv.open && e.Amount.IsPositive()) {
+		broken("invoice %s writes off %v, open %v", inv.id, e.Amount, inv.open)
+	}
 	inv.open.Minor = 0
 	inv.writtenOff = true
 	inv.writtenOffAmount.Minor = mustAdd(inv.writtenOffAmount.Minor, e.Amount.Minor)
@@ -241,8 +304,12 @@ func (c *Customer) evolveWrittenOff(e InvoiceWrittenOff) {
 func (c *Customer) settle(id InvoiceID, s Settlement) {
 	inv := c.mustInvoice(id)
 	c.assertCurrency(s.Amount)
-	assert(s.Amount.IsPositive(), "settlement of %v on %s", s.Amount, id)
-	assert(!inv.writtenOff, "settlement on written-off invoice %s", id)
+	if !s.Amount.IsPositive() {
+		broken("settlement of %v on %s", s.Amount, id)
+	}
+	if inv.writtenOff {
+		broken("settlement on written-off invoice %s", id)
+	}
 	inv.open.Minor -= s.Amount.Minor
 	inv.settled = append(inv.settled, s)
 	c.openInvoiceMinor -= s.Amount.Minor
@@ -251,38 +318,53 @@ func (c *Customer) settle(id InvoiceID, s Settlement) {
 
 func (c *Customer) mustInvoice(id InvoiceID) *invoiceState {
 	inv, ok := c.invoices[id]
-	assert(ok, "event names unknown invoice %s", id)
+	if !ok {
+		broken("event names unknown invoice %s", id)
+	}
 	return inv
 }
 
 func (c *Customer) assertCurrency(m Money) {
-	assert(m.Ccy == c.currency, "amount %v in a %s stream", m, c.currency)
+	if m.Ccy != c.currency {
+		broken("amount %v in a %s stream", m, c.currency)
+	}
 }
 
 // assertInvoice is the invoice invariant Decide must never break: 0 ≤ open ≤ amount,
 // open + Σ settled + written off = amount, and a written-off invoice has nothing open.
 func assertInvoice(inv *invoiceState) {
-	assert(inv.open.Minor >= 0, "invoice %s open %v is negative", inv.id, inv.open)
-	assert(inv.open.Minor <= inv.amount.Minor, "invoice %s open %v exceeds its amount %v", inv.id, inv.open, inv.amount)
-	assert(!inv.writtenOff || inv.open.IsZero(), "written-off invoice %s has %v open", inv.id, inv.open)
+	if inv.open.Minor < 0 {
+		broken("invoice %s open %v is negative", inv.id, inv.open)
+	}
+	if inv.open.Minor > inv.amount.Minor {
+		broken("invoice %s open %v exceeds its amount %v", inv.id, inv.open, inv.amount)
+	}
+	if inv.writtenOff && !inv.open.IsZero() {
+		broken("written-off invoice %s has %v open", inv.id, inv.open)
+	}
 	sum := mustAdd(inv.open.Minor, inv.writtenOffAmount.Minor)
 	for _, s := range inv.settled {
 		sum = mustAdd(sum, s.Amount.Minor)
 	}
-	assert(sum == inv.amount.Minor, "invoice %s: open + settled + written off = %d, amount %v", inv.id, sum, inv.amount)
+	if sum != inv.amount.Minor {
+		broken("invoice %s: open + settled + written off = %d, amount %v", inv.id, sum, inv.amount)
+	}
 }
 
 // assertTotals checks the running totals: each non-negative and their sum within int64, so
 // that Exposure cannot overflow (checkHeadroom in Decide keeps it so).
 func (c *Customer) assertTotals() {
-	assert(c.openInvoiceMinor >= 0 && c.unallocatedMinor >= 0 && c.openCreditMinor >= 0,
-		"negative total: open %d, unallocated %d, credit %d", c.openInvoiceMinor, c.unallocatedMinor, c.openCreditMinor)
+	if !(c.openInvoiceMinor >= 0 && c.unallocatedMinor >= 0 && c.openCreditMinor >= 0) {
+		broken("negative total: open %d, unallocated %d, credit %d", c.openInvoiceMinor, c.unallocatedMinor, c.openCreditMinor)
+	}
 	mustAdd(mustAdd(c.openInvoiceMinor, c.unallocatedMinor), c.openCreditMinor)
 }
 
 // mustAdd adds two amounts that Decide has already proven to fit.
 func mustAdd(a, b int64) int64 {
 	s, ok := addInt64(a, b)
-	assert(ok, "%d + %d overflows", a, b)
+	if !ok {
+		broken("%d + %d overflows", a, b)
+	}
 	return s
 }

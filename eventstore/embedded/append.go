@@ -298,7 +298,7 @@ func (s *Store) admit(c *appendCall, next uint64) error {
 			if !bytes.Equal(e.requestHash, req.RequestHash) {
 				return fmt.Errorf("append to %q with key %q: %w", req.Stream, key, eventstore.ErrIdempotencyKeyReused)
 			}
-			c.res = copyResult(e.result)
+			c.res = e.appendResult()
 			c.res.Replayed = true
 			return nil
 		}
@@ -517,8 +517,7 @@ func (s *Store) publish(accepted []*appendCall, chunks []chunk, locs []uint32, n
 				req.Stream, c.res.StreamVersion, c.firstVersion+uint64(n)-1)
 		}
 		if req.IdempotencyKey != "" {
-			s.idem[req.IdempotencyKey] = idemEntry{result: c.res, requestHash: append([]byte(nil), req.RequestHash...)}
-			c.res = copyResult(c.res)
+			s.idem[req.IdempotencyKey] = newIdemEntry(c.res, req.RequestHash) // keeps none of c.res's ids
 		}
 		events += n
 	}

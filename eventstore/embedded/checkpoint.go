@@ -98,9 +98,9 @@ func encodeCheckpoint(segs []*segment, streams map[string]*streamIndex, idem map
 		b = str(b, e.result.Stream)
 		b = binary.AppendUvarint(b, e.result.StreamVersion)
 		b = binary.AppendUvarint(b, e.result.Position)
-		b = binary.AppendUvarint(b, uint64(len(e.result.EventIDs)))
-		for _, id := range e.result.EventIDs {
-			b = str(b, id)
+		b = binary.AppendUvarint(b, uint64(e.eventIDs()))
+		for j := range e.eventIDs() {
+			b = e.appendEventID(b, j) // as str: its length, then its bytes
 		}
 	}
 	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
@@ -209,16 +209,16 @@ func decodeCheckpoint(b []byte) (*checkpoint, error) {
 	ck.idem = make(map[string]idemEntry, nk)
 	for range nk {
 		key := d.str()
-		var e idemEntry
-		e.requestHash = []byte(d.str())
-		e.result.Stream = d.str()
-		e.result.StreamVersion = d.uv()
-		e.result.Position = d.uv()
-		e.result.EventIDs = make([]string, d.count(1))
-		for j := range e.result.EventIDs {
-			e.result.EventIDs[j] = d.str()
+		var res eventstore.AppendResult
+		hash := []byte(d.str())
+		res.Stream = d.str()
+		res.StreamVersion = d.uv()
+		res.Position = d.uv()
+		res.EventIDs = make([]string, d.count(1))
+		for j := range res.EventIDs {
+			res.EventIDs[j] = d.str()
 		}
-		ck.idem[key] = e
+		ck.idem[key] = newIdemEntry(res, hash)
 	}
 	if d.err == nil && len(d.b) != 0 {
 		d.fail("trailing bytes")

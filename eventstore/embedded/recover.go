@@ -315,11 +315,8 @@ func (sc *scanner) commit(seg *segment) error {
 	}
 	last := &sc.pending[len(sc.pending)-1].e
 	if key != "" {
-		res.idem[key] = idemEntry{
-			result: eventstore.AppendResult{Stream: stream, StreamVersion: last.StreamVersion,
-				Position: last.Position, EventIDs: ids},
-			requestHash: first.RequestHash,
-		}
+		res.idem[key] = newIdemEntry(eventstore.AppendResult{Stream: stream, StreamVersion: last.StreamVersion,
+			Position: last.Position, EventIDs: ids}, first.RequestHash)
 	}
 	before := res.head.Position
 	res.head = eventstore.Head{Position: last.Position, Hash: last.Hash}

@@ -159,11 +159,6 @@ type streamIndex struct {
 	positions []uint64 // positions[v-1] is the event of version v: Version == len(positions)
 }
 
-type idemEntry struct {
-	result      eventstore.AppendResult
-	requestHash []byte
-}
-
 // Open opens (creating it if needed) the store in dir, recovering it: every record is
 // checked, a torn tail is truncated (see Recovered), and damage anywhere else is an error
 // wrapping eventstore.ErrCorrupt that names the position, segment and offset.
@@ -299,7 +294,7 @@ func (s *Store) LookupIdempotency(ctx context.Context, key string) (eventstore.A
 	if !ok {
 		return eventstore.AppendResult{}, nil, false, nil
 	}
-	return copyResult(e.result), append([]byte(nil), e.requestHash...), true, nil
+	return e.appendResult(), append([]byte(nil), e.requestHash...), true, nil
 }
 
 func copyResult(r eventstore.AppendResult) eventstore.AppendResult {

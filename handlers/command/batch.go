@@ -9,18 +9,61 @@ import (
 	"github.com/encours/encours/eventstore"
 )
 
+// Prepared is an event decided and encoded ahead of its append (AppendPrepared): what its
+// envelope needs besides the ids and times given at the append, and what links a
+// correction to the event it corrects. The bulk importer decides a file's rows once, keeps
+// them in this form (in memory, or spilled to a file) while it validates the rest, and
+// appends them once the whole file is known good.
+type Prepared struct {
+	Type        string
+	EffectiveOn domain.Date
+	Data        []byte // domain.EncodeEvent
+	// Document is the invoice or payment id the event introduces or concerns (documentID);
+	// CorrectsType and CorrectsID name the event a compensating event corrects (corrected),
+	// both empty for an event that corrects nothing.
+	Document     string
+	CorrectsType string
+	CorrectsID   string
+}
+
+// Prepare encodes e for AppendPrepared.
+func Prepare(e domain.Event) (Prepared, error) {
+	data, err := domain.EncodeEvent(e)
+	if err != nil {
+		return Prepared{}, fmt.Errorf("encode %s: %w", e.EventType(), err)
+	}
+	typ, id, _ := corrected(e)
+	return Prepared{Type: e.EventType(), EffectiveOn: e.Effective(), Data: data, Document: documentID(e),
+		CorrectsType: typ, CorrectsID: id}, nil
+}
+
 // AppendDecided appends events that the caller decided itself, with domain.Decide and
-// domain.Evolve, against customer id's state at version: the bulk path of handlers/ingest,
-// which decides thousands of rows in memory and appends them in batches of up to
-// eventstore.AppendEventsMax events instead of one command at a time. The append carries the
-// expected version, so an interleaved write by anyone else is refused (version_conflict)
-// rather than overwritten, and meta's idempotency key, so a batch appended before answers
-// its first result (Replayed) and appends nothing.
+// domain.Evolve, against customer id's state at version: AppendPrepared of the events, each
+// through Prepare.
+func (s *Service) AppendDecided(ctx context.Context, id domain.CustomerID, version uint64, events []domain.Event, meta Meta) (eventstore.AppendResult, error) {
+	prepared := make([]Prepared, len(events))
+	for i, e := range events {
+		p, err := Prepare(e)
+		if err != nil {
+			return eventstore.AppendResult{}, err
+		}
+		prepared[i] = p
+	}
+	return s.AppendPrepared(ctx, id, version, prepared, meta)
+}
+
+// AppendPrepared appends events that the caller decided itself, with domain.Decide and
+// domain.Evolve, against customer id's state at version, and encoded with Prepare: the bulk
+// path of handlers/ingest, which decides thousands of rows in memory and appends them in
+// batches of up to eventstore.AppendEventsMax events instead of one command at a time. The
+// append carries the expected version, so an interleaved write by anyone else is refused
+// (version_conflict) rather than overwritten, and meta's idempotency key, so a batch
+// appended before answers its first result (Replayed) and appends nothing.
 //
 // It bypasses the id directory's claims: the caller checks that the invoice and payment ids
 // it introduces belong to no other customer (InvoiceCustomer, PaymentCustomer). The cached
 // state of the customer is dropped; the next command re-reads the stream.
-func (s *Service) AppendDecided(ctx context.Context, id domain.CustomerID, version uint64, events []domain.Event, meta Meta) (eventstore.AppendResult, error) {
+func (s *Service) AppendPrepared(ctx context.Context, id domain.CustomerID, version uint64, events []Prepared, meta Meta) (eventstore.AppendResult, error) {
 	if len(events) == 0 || len(events) > eventstore.AppendEventsMax {
 		return eventstore.AppendResult{}, fmt.Errorf("append decided %s: %d events, want 1 to %d", id, len(events), eventstore.AppendEventsMax)
 	}
@@ -38,10 +81,7 @@ func (s *Service) AppendDecided(ctx context.Context, id domain.CustomerID, versi
 	if err != nil {
 		return eventstore.AppendResult{}, err
 	}
-	req, err := s.appendRequest(stream, version, events, meta, causes)
-	if err != nil {
-		return eventstore.AppendResult{}, err
-	}
+	req := s.preparedRequest(stream, version, events, meta, causes)
 	linkWithinRequest(&req, events)
 	res, err := s.store.Append(ctx, req)
 	switch {

@@ -47,14 +47,17 @@ func documentID(e domain.Event) string {
 // corrected events are found by reading the customer's stream once, only when the command
 // decided a correction (corrections are rare; the stream read is bounded like a fold). The
 // latest matching event wins: a dispute resolution ends the dispute opened last.
-func (s *Service) causations(ctx context.Context, stream string, events []domain.Event, meta Meta) ([]string, error) {
+func (s *Service) causations(ctx context.Context, stream string, events []Prepared, meta Meta) ([]string, error) {
 	out := make([]string, len(events))
 	type target struct{ typ, id string }
-	want := map[target]string{}
-	for i, e := range events {
+	var want map[target]string
+	for i := range events {
 		out[i] = meta.CausationID
-		if typ, id, ok := corrected(e); ok {
-			want[target{typ, id}] = ""
+		if e := &events[i]; e.CorrectsType != "" {
+			if want == nil {
+				want = map[target]string{}
+			}
+			want[target{e.CorrectsType, e.CorrectsID}] = ""
 		}
 	}
 	if len(want) == 0 {
@@ -70,11 +73,11 @@ func (s *Service) causations(ctx context.Context, stream string, events []domain
 	if err != nil {
 		return nil, err
 	}
-	for i, e := range events {
+	for i := range events {
 		// Decide accepted the correction, so the corrected event is normally in the stream;
 		// a history imported without it keeps the command's own causation.
-		if typ, id, ok := corrected(e); ok && want[target{typ, id}] != "" {
-			out[i] = want[target{typ, id}]
+		if e := &events[i]; e.CorrectsType != "" && want[target{e.CorrectsType, e.CorrectsID}] != "" {
+			out[i] = want[target{e.CorrectsType, e.CorrectsID}]
 		}
 	}
 	return out, nil
@@ -83,14 +86,14 @@ func (s *Service) causations(ctx context.Context, stream string, events []domain
 // linkWithinRequest sets the causation_id of a compensating event whose corrected event is
 // earlier in the same append (a bulk import's batch may hold an invoice and its write-off):
 // the stream read by causations could not see it. The latest earlier match wins, as there.
-func linkWithinRequest(req *eventstore.AppendRequest, events []domain.Event) {
-	for i, e := range events {
-		typ, id, ok := corrected(e)
-		if !ok {
+func linkWithinRequest(req *eventstore.AppendRequest, events []Prepared) {
+	for i := range events {
+		e := &events[i]
+		if e.CorrectsType == "" {
 			continue
 		}
 		for j := i - 1; j >= 0; j-- {
-			if req.Events[j].Type == typ && documentID(events[j]) == id {
+			if events[j].Type == e.CorrectsType && events[j].Document == e.CorrectsID {
 				req.Events[i].CausationID = req.Events[j].EventID
 				break
 			}

@@ -217,15 +217,16 @@ func (s *Service) decideAppend(ctx context.Context, id domain.CustomerID, cmd do
 			// Nothing to record (the domain found the command already satisfied).
 			return Result{AppendResult: eventstore.AppendResult{Stream: stream, StreamVersion: state.Version(), EventIDs: []string{}}}, nil
 		}
-		causes, err := s.causations(ctx, stream, events, meta)
+		prepared, err := prepareAll(events)
 		if err != nil {
 			return Result{}, err
 		}
-		req, err := s.appendRequest(stream, state.Version(), events, meta, causes)
+		causes, err := s.causations(ctx, stream, prepared, meta)
 		if err != nil {
 			return Result{}, err
 		}
-		linkWithinRequest(&req, events)
+		req := s.preparedRequest(stream, state.Version(), prepared, meta, causes)
+		linkWithinRequest(&req, prepared)
 		res, err := s.store.Append(ctx, req)
 		switch {
 		case err == nil && res.Replayed:
@@ -420,6 +421,28 @@ func (s *Service) claimID(ctx context.Context, cmd domain.Command) (*claim, erro
 // appendRequest builds the envelopes of events decided at version; causes, when not nil,
 // gives each event's causation_id (causations), otherwise meta's applies to all.
 func (s *Service) appendRequest(stream string, version uint64, events []domain.Event, meta Meta, causes []string) (eventstore.AppendRequest, error) {
+	prepared, err := prepareAll(events)
+	if err != nil {
+		return eventstore.AppendRequest{Stream: stream}, err
+	}
+	return s.preparedRequest(stream, version, prepared, meta, causes), nil
+}
+
+func prepareAll(events []domain.Event) ([]Prepared, error) {
+	out := make([]Prepared, len(events))
+	for i, e := range events {
+		p, err := Prepare(e)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = p
+	}
+	return out, nil
+}
+
+// preparedRequest builds the envelopes of prepared events decided at version; causes as for
+// appendRequest.
+func (s *Service) preparedRequest(stream string, version uint64, events []Prepared, meta Meta, causes []string) eventstore.AppendRequest {
 	req := eventstore.AppendRequest{
 		Stream:          stream,
 		ExpectedVersion: int64(version), //nolint:gosec // a stream version never nears 2^63
@@ -427,24 +450,21 @@ func (s *Service) appendRequest(stream string, version uint64, events []domain.E
 		RequestHash:     meta.RequestHash,
 		Events:          make([]domain.Envelope, len(events)),
 	}
-	for i, e := range events {
-		data, err := domain.EncodeEvent(e)
-		if err != nil {
-			return req, fmt.Errorf("encode %s: %w", e.EventType(), err)
-		}
+	for i := range events {
+		e := &events[i]
 		req.Events[i] = domain.Envelope{
 			EventID:       s.ids.newID(),
 			Stream:        stream,
-			Type:          e.EventType(),
+			Type:          e.Type,
 			SchemaVersion: domain.CurrentSchemaVersion,
-			EffectiveOn:   e.Effective(),
+			EffectiveOn:   e.EffectiveOn,
 			Actor:         meta.Actor,
 			CorrelationID: meta.CorrelationID,
 			CausationID:   causation(causes, i, meta),
-			Data:          data,
+			Data:          e.Data,
 		}
 	}
-	return req, nil
+	return req
 }
 
 func causation(causes []string, i int, meta Meta) string {

@@ -28,19 +28,21 @@ const (
 	// same file always gives the same batches and the same idempotency keys.
 	batchRowsMax = eventstore.AppendEventsMax / rowCommandsMax
 	// bulkWorkers append batches concurrently (one customer's batches on one worker, in
-	// order), so that appends share the store's group commits while the next partition is
-	// decided; bulkQueueMax bounds the batches waiting per worker.
-	bulkWorkers   = 8
+	// order), so that appends share the store's group commits: the more batches wait for a
+	// group, the fewer fdatasyncs for the file (BenchmarkImport's events/sync).
+	// bulkQueueMax bounds the batches waiting per worker.
+	bulkWorkers   = 32
 	bulkQueueMax  = 4
 	progressEvery = 100_000
 )
 
 // Run imports the CSV that open returns (opened once). It reads the file in one streaming
 // pass that maps and checks every row and spreads the good ones over partition files by
-// customer; then it decides every partition's customers in memory, appending nothing; then,
-// when no row was refused (or opts.Continue holds back the customers with a refused row), it
-// decides them again and appends each customer's events in batches. A file with a bad row
-// appends nothing unless opts.Continue is set.
+// customer; then it decides every partition's customers in memory, appending nothing but
+// keeping the decided batches, encoded (in memory up to a bound, then in a file); then, when
+// no row was refused (or opts.Continue holds back the customers with a refused row), it
+// appends the kept batches. A file with a bad row appends nothing unless opts.Continue is
+// set.
 func Run(ctx context.Context, l Ledger, open func() (io.ReadCloser, error), f Format, opts Options) (Report, error) {
 	if l == nil || open == nil || f == nil {
 		panic("ingest: Run needs a ledger, a file and a format")
@@ -61,7 +63,11 @@ func Run(ctx context.Context, l Ledger, open func() (io.ReadCloser, error), f Fo
 	if err := im.checkIDs(ctx); err != nil {
 		return rep, err
 	}
-	if err := im.decide(ctx, false); err != nil {
+	if !opts.DryRun {
+		im.prepared = newPreparedLog(sp.dir, opts.batchMemoryBytes)
+		defer im.prepared.close()
+	}
+	if err := im.decide(ctx); err != nil {
 		return rep, err
 	}
 	if rep.RejectedRows > 0 && !opts.Continue {
@@ -70,21 +76,28 @@ func Run(ctx context.Context, l Ledger, open func() (io.ReadCloser, error), f Fo
 	if opts.DryRun {
 		return rep, nil
 	}
-	return rep, im.decide(ctx, true)
+	return rep, im.append(ctx)
 }
 
 // importer is the state of one Run.
 type importer struct {
-	l           Ledger
-	f           Format
-	opts        Options
-	rep         *Report
-	spill       *spill
-	cols        map[string]int
-	rejected    map[domain.CustomerID]bool // customers with a refused row: held back whole
-	fingerprint string                     // the format and its mapping, hashed into batch keys
-	seed        maphash.Seed
-	start       time.Time
+	l     Ledger
+	f     Format
+	opts  Options
+	rep   *Report
+	spill *spill
+	// mapRow maps a row's fields as the format's Map does (by position, with the columns
+	// resolved once, when the format can bind to the header). Safe for concurrent use.
+	mapRow   func(row int, fields []string) ([]domain.Command, error)
+	rejected map[domain.CustomerID]bool // customers with a refused row: held back whole
+	prepared *preparedLog               // the batches decided by the validate pass (nil: dry run)
+	// rejectedRows counts the rows of the customers held back, known once each is decided;
+	// they are the append pass's Skipped.
+	rejectedRows int
+	decided      int    // rows the validate pass decided
+	fingerprint  string // the format and its mapping, hashed into batch keys
+	seed         maphash.Seed
+	start        time.Time
 	// mu guards rep, rejected and the callbacks while partitions are decided concurrently.
 	mu sync.Mutex
 }
@@ -155,55 +168,68 @@ func (im *importer) read(ctx context.Context, open func() (io.ReadCloser, error)
 		}
 		return err
 	}
-	im.cols = r.cols
+	im.mapRow = func(row int, fields []string) ([]domain.Command, error) { return im.f.Map(row, r.getter(fields)) }
+	if b, ok := im.f.(interface {
+		bind(cols map[string]int) func(row int, fields []string) ([]domain.Command, error)
+	}); ok {
+		im.mapRow = b.bind(r.cols)
+	}
 	custCol := columnFor(im.f, "customer_id")
 	nc, ni := len(im.spill.customers), len(im.spill.ids)
 	rec := make([]string, 0, columnsMax+1)
-	for {
-		if im.rep.Rows%4096 == 0 {
-			if err := ctx.Err(); err != nil {
-				return err
+	chunks, stop := scanChunks(r)
+	defer stop() // before rc.Close: the scanner reads rc until it is stopped
+	for chunk := range chunks {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		for i := range chunk.rows {
+			row := &chunk.rows[i]
+			if errors.Is(row.err, io.EOF) {
+				break
 			}
-		}
-		fields, cmds, err := r.next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		im.rep.Rows++
-		if im.rep.Rows%progressEvery == 0 {
-			im.progress("read", im.rep.Rows)
-		}
-		if err != nil {
-			var re *RowError
-			if !errors.As(err, &re) {
-				return err
+			fields := chunk.fields[row.from:row.to:row.to]
+			err := row.err
+			var cmds []domain.Command
+			if err == nil {
+				cmds, err = im.mapRow(row.row, fields)
 			}
-			var cust domain.CustomerID
-			if fields != nil {
-				cust = domain.CustomerID(r.getter(fields)(custCol))
+			im.rep.Rows++
+			if im.rep.Rows%progressEvery == 0 {
+				im.progress("read", im.rep.Rows)
 			}
-			im.reject(*re, cust)
-			continue
-		}
-		invariant(len(cmds) > 0 && len(cmds) <= rowCommandsMax, "format %s mapped row %d to %d commands", im.f.Name(), r.row, len(cmds))
-		cust := cmds[0].Customer()
-		rec = append(append(rec[:0], string(cust)), fields...)
-		if err := im.spill.customers[im.partition(string(cust), nc)].write(spillRow, r.row, rec...); err != nil {
-			return fmt.Errorf("import: write partition: %w", err)
-		}
-		for _, c := range cmds {
-			invariant(c.Customer() == cust, "format %s mapped row %d to commands of two customers", im.f.Name(), r.row)
-			var kind, id string
-			switch c := c.(type) {
-			case domain.IssueInvoice:
-				kind, id = "i", string(c.InvoiceID)
-			case domain.RecordPayment:
-				kind, id = "p", string(c.PaymentID)
-			default:
+			if err != nil {
+				var re *RowError
+				if !errors.As(err, &re) {
+					return err
+				}
+				var cust domain.CustomerID
+				if row.to > row.from {
+					cust = domain.CustomerID(r.getter(fields)(custCol))
+				}
+				im.reject(*re, cust)
 				continue
 			}
-			if err := im.spill.ids[im.partition(kind+id, ni)].write(spillRow, r.row, kind, id, string(cust)); err != nil {
+			invariant(len(cmds) > 0 && len(cmds) <= rowCommandsMax, "format %s mapped row %d to %d commands", im.f.Name(), row.row, len(cmds))
+			cust := cmds[0].Customer()
+			rec = append(append(rec[:0], string(cust)), fields...)
+			if err := im.spill.customers[im.partition(string(cust), nc)].write(spillRow, row.row, rec...); err != nil {
 				return fmt.Errorf("import: write partition: %w", err)
+			}
+			for _, c := range cmds {
+				invariant(c.Customer() == cust, "format %s mapped row %d to commands of two customers", im.f.Name(), row.row)
+				var kind, id string
+				switch c := c.(type) {
+				case domain.IssueInvoice:
+					kind, id = "i", string(c.InvoiceID)
+				case domain.RecordPayment:
+					kind, id = "p", string(c.PaymentID)
+				default:
+					continue
+				}
+				if err := im.spill.ids[im.partition(kind+id, ni)].write(spillRow, row.row, kind, id, string(cust)); err != nil {
+					return fmt.Errorf("import: write partition: %w", err)
+				}
 			}
 		}
 	}
@@ -211,83 +237,198 @@ func (im *importer) read(ctx context.Context, open func() (io.ReadCloser, error)
 	return im.spill.finish()
 }
 
+// scanChunkRows is the rows the scanner hands over at once, and scanChunksQueued the chunks
+// it may read ahead: a few hundred kilobytes of CSV.
+const (
+	scanChunkRows    = 512
+	scanChunksQueued = 4
+)
+
+// scanChunk is rows scanned (parsed and checked for shape, not mapped) in file order.
+type scanChunk struct {
+	rows   []scannedRow
+	fields []string // every row's fields, back to back
+}
+
+// scannedRow is one row of a chunk: its number, its fields (chunk.fields[from:to]) and its
+// refusal, if any. A row with err io.EOF ends the file; any error that is not a *RowError
+// ends the scan.
+type scannedRow struct {
+	row      int
+	from, to int
+	err      error
+}
+
+// scanChunks runs r.scan on its own goroutine, so that parsing the CSV overlaps with mapping
+// and spilling the rows on the caller's (the read pass's two halves, on the two cores). The
+// chunks come in file order; the channel is closed after the last. stop ends the goroutine
+// and waits for it, whether or not the chunks were all received (at most one row's read: it
+// checks for stop before each row).
+func scanChunks(r *Reader) (chunks <-chan *scanChunk, stop func()) {
+	out := make(chan *scanChunk, scanChunksQueued)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // ends at the end of the file, a source error, or stop
+		defer wg.Done()
+		defer close(out)
+		for {
+			c := &scanChunk{rows: make([]scannedRow, 0, scanChunkRows), fields: make([]string, 0, scanChunkRows*len(r.cols))}
+			last := false
+			for len(c.rows) < scanChunkRows && !last {
+				select {
+				case <-done: // the read pass failed: stop at this row, not at the chunk's end
+					return
+				default:
+				}
+				fields, err := r.scan()
+				from := len(c.fields)
+				c.fields = append(c.fields, fields...) // the strings stay; the slice is reused by r
+				c.rows = append(c.rows, scannedRow{row: r.row, from: from, to: len(c.fields), err: err})
+				var re *RowError
+				last = err != nil && !errors.As(err, &re) // io.EOF or the source failed
+			}
+			select {
+			case out <- c:
+			case <-done:
+				return
+			}
+			if last {
+				return
+			}
+		}
+	}()
+	var once sync.Once
+	return out, func() {
+		once.Do(func() { close(done) })
+		wg.Wait()
+	}
+}
+
 // checkIDs refuses an invoice or payment id that two customers of the file use, or that the
 // log already gives to another customer (ids are unique across customers; one customer's
-// duplicates are the domain's to refuse). One id partition is in memory at a time.
+// duplicates are the domain's to refuse). An id lives in one id partition, so the partitions
+// are checked independently, on up to GOMAXPROCS goroutines (at most decideWorkersMax), each
+// holding one partition in memory.
 func (im *importer) checkIDs(ctx context.Context) error {
+	workers := min(runtime.GOMAXPROCS(0), decideWorkersMax, len(im.spill.ids))
+	next := make(chan *spillFile)
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() { // ends when next is closed
+			defer wg.Done()
+			for part := range next {
+				if ctx.Err() != nil {
+					continue // drain after a failure
+				}
+				if err := im.checkIDPartition(ctx, part); err != nil {
+					cancel(err)
+				}
+			}
+		}()
+	}
+feed:
 	for _, part := range im.spill.ids {
-		recs, err := part.readAll()
-		if err != nil {
-			return err
+		select {
+		case next <- part:
+		case <-ctx.Done():
+			break feed
 		}
-		owners := make(map[string]string, len(recs))
-		for _, rec := range recs {
-			invariant(len(rec.fields) == 3, "id record of %d fields", len(rec.fields))
-			kind, id, cust := rec.fields[0], rec.fields[1], rec.fields[2]
-			key := kind + id
-			owner, seen := owners[key]
-			if !seen {
-				owners[key] = cust
-				var logOwner domain.CustomerID
-				var found bool
-				if kind == "i" {
-					logOwner, found, err = im.l.InvoiceCustomer(ctx, domain.InvoiceID(id))
-				} else {
-					logOwner, found, err = im.l.PaymentCustomer(ctx, domain.PaymentID(id))
-				}
-				if err != nil {
-					return err
-				}
-				if !found || string(logOwner) == cust {
-					continue
-				}
-			} else if owner == cust {
+	}
+	close(next)
+	wg.Wait()
+	return context.Cause(ctx)
+}
+
+// checkIDPartition checks the ids of one id partition, in file order: the first customer
+// to use an id in the file owns it, unless the log gives it to another.
+func (im *importer) checkIDPartition(ctx context.Context, part *spillFile) error {
+	recs, err := part.readAll()
+	if err != nil {
+		return err
+	}
+	owners := make(map[string]string, len(recs))
+	for _, rec := range recs {
+		invariant(len(rec.fields) == 3, "id record of %d fields", len(rec.fields))
+		kind, id, cust := rec.fields[0], rec.fields[1], rec.fields[2]
+		key := kind + id
+		owner, seen := owners[key]
+		if !seen {
+			owners[key] = cust
+			var logOwner domain.CustomerID
+			var found bool
+			if kind == "i" {
+				logOwner, found, err = im.l.InvoiceCustomer(ctx, domain.InvoiceID(id))
+			} else {
+				logOwner, found, err = im.l.PaymentCustomer(ctx, domain.PaymentID(id))
+			}
+			if err != nil {
+				return err
+			}
+			if !found || string(logOwner) == cust {
 				continue
 			}
-			code, what := domain.CodeDuplicateInvoice, "invoice"
-			if kind == "p" {
-				code, what = domain.CodeDuplicatePayment, "payment"
-			}
-			im.reject(RowError{Row: rec.row, Field: columnFor(im.f, "invoice_id"), Code: code,
-				Reason: fmt.Sprintf("%s %s is already recorded for another customer", what, id)}, domain.CustomerID(cust))
+		} else if owner == cust {
+			continue
 		}
+		code, what := domain.CodeDuplicateInvoice, "invoice"
+		if kind == "p" {
+			code, what = domain.CodeDuplicatePayment, "payment"
+		}
+		im.reject(RowError{Row: rec.row, Field: columnFor(im.f, "invoice_id"), Code: code,
+			Reason: fmt.Sprintf("%s %s is already recorded for another customer", what, id)}, domain.CustomerID(cust))
 	}
 	return nil
 }
 
 // decide runs over the customer partitions: each partition's rows are grouped by customer
 // in file order and decided against the customer's state read from the log, batchRowsMax
-// rows at a time. With apply, each batch's events are appended with the batch's key; a
-// batch whose key was used before was imported before and is skipped (its events are in the
-// state read from the log).
-func (im *importer) decide(ctx context.Context, apply bool) error {
+// rows at a time. A batch whose key was used before was imported before and is skipped (its
+// events are in the state read from the log); the others' events are encoded and kept for
+// the append pass, unless the import is a dry run.
+func (im *importer) decide(ctx context.Context) error {
 	im.start = time.Now()
-	var ap *appender
-	if apply {
-		ap = newAppender(ctx, im.l, im.opts.Actor)
-	}
 	done := 0
-	err := im.decidePartitions(ctx, apply, ap, &done)
-	if ap != nil {
-		appended, batches, replayed, cerr := ap.close()
-		im.rep.Appended += appended
-		im.rep.Batches += batches
-		im.rep.AlreadyPresent += replayed
-		if err == nil {
-			err = cerr
-		}
-	}
+	err := im.decidePartitions(ctx, &done)
 	if err == nil {
-		im.progress(passName(apply), done)
+		im.decided = done
+		im.progress("validate", done)
 	}
 	return err
 }
 
-func passName(apply bool) string {
-	if apply {
-		return "append"
+// append appends the batches the validate pass kept, in the order it decided them (a
+// customer's in file order), skipping the customers held back.
+func (im *importer) append(ctx context.Context) error {
+	im.start = time.Now()
+	im.rep.Skipped += im.rejectedRows
+	ap := newAppender(ctx, im.l, im.opts.Actor)
+	done := 0
+	err := im.prepared.each(func(b *preparedBatch) error {
+		before := done / progressEvery
+		done += b.rows
+		if done/progressEvery != before {
+			im.progress("append", done)
+		}
+		if im.rejected[b.cust] { // read-only once the validate pass is over
+			return nil
+		}
+		return ap.submit(b)
+	})
+	appended, batches, replayed, cerr := ap.close()
+	im.rep.Appended += appended
+	im.rep.Batches += batches
+	im.rep.AlreadyPresent += replayed
+	if err == nil {
+		err = cerr
 	}
-	return "validate"
+	if err == nil {
+		im.progress("append", im.decided)
+	}
+	return err
 }
 
 // decideWorkersMax bounds the partitions decided at once: each holds one partition in memory.
@@ -296,13 +437,12 @@ const decideWorkersMax = 4
 // tally counts what deciding one partition did; partitions are decided concurrently and
 // merge their tallies into the report.
 type tally struct {
-	rows, customers, commands, skipped, alreadyPresent int
+	rows, customers, commands, skipped, alreadyPresent, rejectedRows int
 }
 
 // decidePartitions decides the customer partitions on up to GOMAXPROCS goroutines (at most
 // decideWorkersMax): a customer lives in one partition, so its batches stay in order.
-func (im *importer) decidePartitions(ctx context.Context, apply bool, ap *appender, done *int) error {
-	pass := passName(apply)
+func (im *importer) decidePartitions(ctx context.Context, done *int) error {
 	workers := min(runtime.GOMAXPROCS(0), decideWorkersMax, len(im.spill.customers))
 	next := make(chan *spillFile)
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -314,16 +454,17 @@ func (im *importer) decidePartitions(ctx context.Context, apply bool, ap *append
 			defer wg.Done()
 			for part := range next {
 				var t tally
-				err := im.decidePartition(ctx, part, apply, ap, &t)
+				err := im.decidePartition(ctx, part, &t)
 				im.mu.Lock()
 				im.rep.Customers += t.customers
 				im.rep.Commands += t.commands
 				im.rep.Skipped += t.skipped
 				im.rep.AlreadyPresent += t.alreadyPresent
+				im.rejectedRows += t.rejectedRows
 				before := *done / progressEvery
 				*done += t.rows
 				if *done/progressEvery != before {
-					im.progressLocked(pass, *done)
+					im.progressLocked("validate", *done)
 				}
 				im.mu.Unlock()
 				if err != nil {
@@ -346,7 +487,7 @@ feed:
 }
 
 // decidePartition decides the customers of one partition.
-func (im *importer) decidePartition(ctx context.Context, part *spillFile, apply bool, ap *appender, t *tally) error {
+func (im *importer) decidePartition(ctx context.Context, part *spillFile, t *tally) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -366,7 +507,7 @@ func (im *importer) decidePartition(ctx context.Context, part *spillFile, apply 
 	}
 	for _, cust := range order {
 		idx := groups[cust]
-		if err := im.decideCustomer(ctx, domain.CustomerID(cust), recs, idx, apply, ap, t); err != nil {
+		if err := im.decideCustomer(ctx, domain.CustomerID(cust), recs, idx, t); err != nil {
 			return err
 		}
 		t.rows += len(idx)
@@ -374,19 +515,15 @@ func (im *importer) decidePartition(ctx context.Context, part *spillFile, apply 
 	return nil
 }
 
-// decideCustomer decides one customer's rows (recs[idx], in file order).
-func (im *importer) decideCustomer(ctx context.Context, cust domain.CustomerID, recs []spilled, idx []int32, apply bool, ap *appender, t *tally) error {
-	if !apply {
-		t.customers++
-	}
-	if apply && im.rejected[cust] { // read-only during the append pass
-		t.skipped += len(idx)
-		return nil
-	}
+// decideCustomer decides one customer's rows (recs[idx], in file order) and keeps its
+// batches for the append pass.
+func (im *importer) decideCustomer(ctx context.Context, cust domain.CustomerID, recs []spilled, idx []int32, t *tally) error {
+	t.customers++
 	state, err := im.l.CustomerState(ctx, cust)
 	if err != nil {
 		return err
 	}
+	var events []domain.Event
 	for b := 0; b < len(idx); b += batchRowsMax {
 		batch := idx[b:min(b+batchRowsMax, len(idx))]
 		key := im.batchKey(cust, recs, batch)
@@ -395,34 +532,26 @@ func (im *importer) decideCustomer(ctx context.Context, cust domain.CustomerID, 
 			return err
 		}
 		if used {
-			if !apply {
-				t.alreadyPresent += len(batch)
-			}
+			t.alreadyPresent += len(batch)
 			continue
 		}
 		version := state.Version()
-		events := make([]domain.Event, 0, len(batch)*2)
+		events = events[:0]
 		for _, i := range batch {
 			rec := &recs[i]
-			cmds, err := im.f.Map(rec.row, im.getter(rec.fields[1:]))
+			cmds, err := im.mapRow(rec.row, rec.fields[1:])
 			if err != nil {
 				return fmt.Errorf("import: row %d mapped in the first pass and not now: %w", rec.row, err)
 			}
 			for _, c := range cmds {
-				if !apply {
-					t.commands++
-				}
+				t.commands++
 				if _, isReg := c.(domain.RegisterCustomer); isReg && state.Registered() {
-					if !apply {
-						t.skipped++
-					}
+					t.skipped++
 					continue
 				}
 				evs, err := domain.Decide(state, c)
 				if err != nil {
-					if domain.ErrorKind(err) == domain.KindInternal || apply {
-						// Refusals were all found by the validate pass; one now means the
-						// log changed between the passes.
+					if domain.ErrorKind(err) == domain.KindInternal {
 						return fmt.Errorf("row %d: %w", rec.row, err)
 					}
 					im.reject(*fieldError(rec.row, columnOf(im.f, err), err), cust)
@@ -435,19 +564,31 @@ func (im *importer) decideCustomer(ctx context.Context, cust domain.CustomerID, 
 			}
 		}
 		invariant(len(events) <= eventstore.AppendEventsMax, "batch of %d rows decided %d events", len(batch), len(events))
-		if apply && len(events) > 0 {
-			if err := ap.submit(batchJob{cust: cust, version: version, events: events, key: key, row: recs[batch[0]].row}); err != nil {
-				return err
+		if im.prepared == nil || len(events) == 0 || im.isRejected(cust) {
+			continue // a dry run, or a customer held back: nothing of it will be appended
+		}
+		pb := preparedBatch{cust: cust, version: version, key: key, row: recs[batch[0]].row, rows: len(batch),
+			events: make([]command.Prepared, len(events))}
+		for i, e := range events {
+			if pb.events[i], err = command.Prepare(e); err != nil {
+				return fmt.Errorf("row %d: %w", pb.row, err)
 			}
 		}
+		if err := im.prepared.add(&pb); err != nil {
+			return err
+		}
+	}
+	if im.isRejected(cust) {
+		t.rejectedRows += len(idx)
 	}
 	return nil
 }
 
-// getter reads a spilled row's fields by column name, trimmed (Reader.getter).
-func (im *importer) getter(fields []string) func(string) string {
-	r := Reader{cols: im.cols}
-	return r.getter(fields)
+// isRejected reports whether a customer is held back (a row of it was refused).
+func (im *importer) isRejected(cust domain.CustomerID) bool {
+	im.mu.Lock()
+	defer im.mu.Unlock()
+	return im.rejected[cust]
 }
 
 // batchKey is the idempotency key of one customer's batch: the format (with its mapping),
@@ -473,20 +614,11 @@ func columnFor(f Format, field string) string {
 	return field
 }
 
-// batchJob is one batch to append.
-type batchJob struct {
-	cust    domain.CustomerID
-	version uint64
-	events  []domain.Event
-	key     string
-	row     int // first row of the batch, to name a failure
-}
-
 // appender appends batches on bulkWorkers goroutines, one customer's in order.
 type appender struct {
 	ctx      context.Context
 	cancel   context.CancelCauseFunc
-	queues   []chan batchJob
+	queues   []chan *preparedBatch
 	wg       sync.WaitGroup
 	mu       sync.Mutex // guards the counts
 	appended int
@@ -495,41 +627,41 @@ type appender struct {
 }
 
 func newAppender(ctx context.Context, l Ledger, actor string) *appender {
-	a := &appender{queues: make([]chan batchJob, bulkWorkers)}
+	a := &appender{queues: make([]chan *preparedBatch, bulkWorkers)}
 	a.ctx, a.cancel = context.WithCancelCause(ctx)
 	for i := range a.queues {
-		a.queues[i] = make(chan batchJob, bulkQueueMax)
+		a.queues[i] = make(chan *preparedBatch, bulkQueueMax)
 		a.wg.Add(1)
 		go a.work(l, actor, a.queues[i]) // ends when its queue is closed and drained
 	}
 	return a
 }
 
-func (a *appender) work(l Ledger, actor string, q <-chan batchJob) {
+func (a *appender) work(l Ledger, actor string, q <-chan *preparedBatch) {
 	defer a.wg.Done()
-	for job := range q {
+	for b := range q {
 		if a.ctx.Err() != nil {
 			continue // drain after a failure
 		}
-		res, err := l.AppendDecided(a.ctx, job.cust, job.version, job.events,
-			command.Meta{Actor: actor, IdempotencyKey: job.key, RequestHash: keyHash(job.key)})
+		res, err := l.AppendPrepared(a.ctx, b.cust, b.version, b.events,
+			command.Meta{Actor: actor, IdempotencyKey: b.key, RequestHash: keyHash(b.key)})
 		a.mu.Lock()
 		switch {
 		case err != nil:
-			a.cancel(fmt.Errorf("row %d: %w", job.row, err))
+			a.cancel(fmt.Errorf("row %d: %w", b.row, err))
 		case res.Replayed:
-			a.replayed += len(job.events)
+			a.replayed += b.rows
 		default:
-			a.appended += len(job.events)
+			a.appended += len(b.events)
 			a.batches++
 		}
 		a.mu.Unlock()
 	}
 }
 
-func (a *appender) submit(job batchJob) error {
+func (a *appender) submit(b *preparedBatch) error {
 	select {
-	case a.queues[workerOf(job.cust)%bulkWorkers] <- job:
+	case a.queues[workerOf(b.cust)%bulkWorkers] <- b:
 		return nil
 	case <-a.ctx.Done():
 		return context.Cause(a.ctx)

@@ -133,33 +133,43 @@ func (r *Reader) Row() int { return r.row }
 // maps it to, and a *RowError for a bad row. fields is set whenever the CSV line parsed,
 // even when its content is refused, so that the caller can tell whose row it was.
 func (r *Reader) next() (fields []string, cmds []domain.Command, err error) {
+	fields, err = r.scan()
+	if err != nil {
+		return fields, nil, err
+	}
+	cmds, err = r.format.Map(r.row, r.getter(fields))
+	return fields, cmds, err
+}
+
+// scan is next without the mapping: it reads one row and checks its shape (CSV, row count,
+// UTF-8, field sizes). fields, valid until the next call, is set as for next.
+func (r *Reader) scan() (fields []string, err error) {
 	fields, err = r.cr.Read()
 	if errors.Is(err, io.EOF) {
-		return nil, nil, io.EOF
+		return nil, io.EOF
 	}
 	r.row++
 	if err != nil {
 		// FieldPos is only defined for a record Read returned; a parse error names its own
 		// line (csvError).
-		return nil, nil, csvError(r.row, err)
+		return nil, csvError(r.row, err)
 	}
 	if line, _ := r.cr.FieldPos(0); line > 0 {
 		r.row = line // physical line of the row's start, so quoted newlines keep numbers honest
 	}
 	r.records++
 	if r.records > r.rowsMax {
-		return fields, nil, &RowError{Row: r.row, Code: "too_many_rows", Reason: fmt.Sprintf("more than %d rows; split the file", r.rowsMax)}
+		return fields, &RowError{Row: r.row, Code: "too_many_rows", Reason: fmt.Sprintf("more than %d rows; split the file", r.rowsMax)}
 	}
 	for i, v := range fields {
 		if !utf8.ValidString(v) {
-			return fields, nil, &RowError{Row: r.row, Field: r.colName(i), Code: "invalid_utf8", Reason: "not valid UTF-8"}
+			return fields, &RowError{Row: r.row, Field: r.colName(i), Code: "invalid_utf8", Reason: "not valid UTF-8"}
 		}
 		if len(v) > fieldBytesMax {
-			return fields, nil, &RowError{Row: r.row, Field: r.colName(i), Code: "field_too_long", Reason: fmt.Sprintf("%d bytes, at most %d", len(v), fieldBytesMax)}
+			return fields, &RowError{Row: r.row, Field: r.colName(i), Code: "field_too_long", Reason: fmt.Sprintf("%d bytes, at most %d", len(v), fieldBytesMax)}
 		}
 	}
-	cmds, err = r.format.Map(r.row, r.getter(fields))
-	return fields, cmds, err
+	return fields, nil
 }
 
 // getter reads a row's fields by column name, trimmed.

@@ -45,6 +45,54 @@ func (g genericFormat) Columns() []string {
 	return out
 }
 
+// genericField indexes genericFields (same order): mapFields reads a row's fields by it, so
+// that a mapper bound to a file's header (bind) finds each field's column once per file, not
+// with two map lookups per field and row (12 % of an import's CPU).
+type genericField int
+
+const (
+	gCustomerID genericField = iota
+	gInvoiceID
+	gIssueDate
+	gDueDate
+	gAmount
+	gCurrency
+	gCustomerName
+	gCountry
+	gSegment
+	gSector
+	gTermsDays
+	gCreditLimit
+	gInvoiceNumber
+	gDisputed
+	gPaidDate
+	gPaidAmount
+	genericFieldsCount
+)
+
+// bind returns Map for the file whose header is cols (column name -> index): it reads a row
+// by position, with the columns of the format's fields resolved once.
+func (g genericFormat) bind(cols map[string]int) func(row int, fields []string) ([]domain.Command, error) {
+	invariant(len(genericFields) == int(genericFieldsCount), "%d generic fields, %d named", genericFieldsCount, len(genericFields))
+	var idx [genericFieldsCount]int
+	for f, name := range genericFields {
+		i, ok := cols[g.col(name)]
+		if !ok {
+			i = -1
+		}
+		idx[f] = i
+	}
+	return func(row int, fields []string) ([]domain.Command, error) {
+		return g.mapFields(row, func(f genericField) string {
+			i := idx[f]
+			if i < 0 || i >= len(fields) {
+				return ""
+			}
+			return strings.TrimSpace(fields[i])
+		})
+	}
+}
+
 func (g genericFormat) parseDate(s string) (domain.Date, error) {
 	if g.dateLayout == "" {
 		return domain.ParseDate(s)
@@ -77,26 +125,30 @@ func (g genericFormat) money(row int, field, s string, ccy domain.Currency) (dom
 }
 
 func (g genericFormat) Map(row int, getCol func(string) string) ([]domain.Command, error) {
-	get := func(field string) string { return getCol(g.col(field)) }
-	ccy, err := domain.ParseCurrency(get("currency"))
+	return g.mapFields(row, func(f genericField) string { return getCol(g.col(genericFields[f])) })
+}
+
+// mapFields is Map over a reader of the generic fields (by genericField, trimmed).
+func (g genericFormat) mapFields(row int, get func(genericField) string) ([]domain.Command, error) {
+	ccy, err := domain.ParseCurrency(get(gCurrency))
 	if err != nil {
 		return nil, fieldError(row, g.col("currency"), err)
 	}
-	cust := domain.CustomerID(get("customer_id"))
-	issue, err := requiredDate(row, g.col("issue_date"), get("issue_date"), g.parseDate)
+	cust := domain.CustomerID(get(gCustomerID))
+	issue, err := requiredDate(row, g.col("issue_date"), get(gIssueDate), g.parseDate)
 	if err != nil {
 		return nil, err
 	}
-	due, err := requiredDate(row, g.col("due_date"), get("due_date"), g.parseDate)
+	due, err := requiredDate(row, g.col("due_date"), get(gDueDate), g.parseDate)
 	if err != nil {
 		return nil, err
 	}
-	amount, err := g.money(row, "amount", get("amount"), ccy)
+	amount, err := g.money(row, "amount", get(gAmount), ccy)
 	if err != nil {
 		return nil, err
 	}
 	terms := domain.Net(issue.DaysUntil(due))
-	if s := get("terms_days"); s != "" {
+	if s := get(gTermsDays); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 0 || n > 365 {
 			return nil, &RowError{Row: row, Field: g.col("terms_days"), Code: domain.CodeInvalidTerms, Reason: "want a whole number of days, 0 to 365"}
@@ -106,43 +158,43 @@ func (g genericFormat) Map(row int, getCol func(string) string) ([]domain.Comman
 		terms = domain.Net(0) // due before issue: Decide refuses the invoice with due_before_issue
 	}
 	limit := domain.Zero(ccy)
-	if s := get("credit_limit"); s != "" {
+	if s := get(gCreditLimit); s != "" {
 		if limit, err = g.money(row, "credit_limit", s, ccy); err != nil {
 			return nil, err
 		}
 	}
-	name := get("customer_name")
+	name := get(gCustomerName)
 	if name == "" {
 		name = string(cust)
 	}
-	country := get("country")
+	country := get(gCountry)
 	if country == "" {
 		country = "FR"
 	}
-	number := get("invoice_number")
+	number := get(gInvoiceNumber)
 	if number == "" {
-		number = get("invoice_id")
+		number = get(gInvoiceID)
 	}
-	inv := domain.InvoiceID(get("invoice_id"))
+	inv := domain.InvoiceID(get(gInvoiceID))
 	cmds := []domain.Command{
-		domain.RegisterCustomer{CustomerID: cust, Name: name, Country: country, Sector: get("sector"),
-			Segment: get("segment"), Currency: ccy, Terms: terms, CreditLimit: limit, On: issue},
+		domain.RegisterCustomer{CustomerID: cust, Name: name, Country: country, Sector: get(gSector),
+			Segment: get(gSegment), Currency: ccy, Terms: terms, CreditLimit: limit, On: issue},
 		domain.IssueInvoice{CustomerID: cust, InvoiceID: inv, Number: number, Amount: amount, IssueDate: issue, DueDate: due},
 	}
-	disputed, err := yesNo(row, g.col("disputed"), get("disputed"))
+	disputed, err := yesNo(row, g.col("disputed"), get(gDisputed))
 	if err != nil {
 		return nil, err
 	}
 	if disputed {
 		cmds = append(cmds, domain.DisputeInvoice{CustomerID: cust, InvoiceID: inv, On: issue, Reason: "imported as disputed"})
 	}
-	if s := get("paid_date"); s != "" {
+	if s := get(gPaidDate); s != "" {
 		paid, err := requiredDate(row, g.col("paid_date"), s, g.parseDate)
 		if err != nil {
 			return nil, err
 		}
 		paidAmount := amount
-		if s := get("paid_amount"); s != "" {
+		if s := get(gPaidAmount); s != "" {
 			if paidAmount, err = g.money(row, "paid_amount", s, ccy); err != nil {
 				return nil, err
 			}

@@ -27,9 +27,9 @@ type Ledger interface {
 	// log: an id is unique across customers.
 	InvoiceCustomer(ctx context.Context, id domain.InvoiceID) (domain.CustomerID, bool, error)
 	PaymentCustomer(ctx context.Context, id domain.PaymentID) (domain.CustomerID, bool, error)
-	// AppendDecided appends events decided in memory against a customer's state at version,
-	// in one append with an idempotency key (the bulk path).
-	AppendDecided(ctx context.Context, id domain.CustomerID, version uint64, events []domain.Event, meta command.Meta) (eventstore.AppendResult, error)
+	// AppendPrepared appends events decided in memory against a customer's state at version
+	// and encoded by command.Prepare, in one append with an idempotency key (the bulk path).
+	AppendPrepared(ctx context.Context, id domain.CustomerID, version uint64, events []command.Prepared, meta command.Meta) (eventstore.AppendResult, error)
 }
 
 // Options tune one import.
@@ -47,6 +47,9 @@ type Options struct {
 	SizeHint int64
 	// TempDir holds the partition files while the import runs ("": the system's).
 	TempDir string
+	// batchMemoryBytes bounds the decided batches kept in memory (0: preparedMemoryBytesMax);
+	// tests lower it to exercise the batch file.
+	batchMemoryBytes int
 }
 
 // Progress is reported while an import runs.
