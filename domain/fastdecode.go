@@ -1,6 +1,9 @@
 package domain
 
-import "time"
+import (
+	"time"
+	"unsafe"
+)
 
 // A decoder without reflection for the events a replay meets most (InvoiceIssued,
 // PaymentReceived, CustomerRegistered), used by DecodeEvent before encoding/json.
@@ -15,14 +18,15 @@ import "time"
 
 // decodeFast decodes data of an event of type typ at the current schema version, or says it
 // cannot (ok false) and the caller must use encoding/json.
-func decodeFast(typ string, data []byte) (ev Event, ok bool) {
-	s := jscan{b: data, ok: true}
+// With view, its strings alias data (DecodeEventView).
+func decodeFast(typ string, data []byte, view bool) (ev Event, ok bool) {
+	s := jscan{b: data, ok: true, view: view}
 	switch typ {
 	case TypeInvoiceIssued:
 		var e InvoiceIssued
 		s.lit(`{"invoice_id":`)
 		id := s.raw()
-		e.InvoiceID = InvoiceID(id)
+		e.InvoiceID = InvoiceID(s.string(id))
 		s.lit(`,"number":`)
 		e.Number = s.strSame(id, string(e.InvoiceID))
 		s.lit(`,"amount":`)
@@ -89,9 +93,10 @@ func decodeFast(typ string, data []byte) (ev Event, ok bool) {
 // jscan reads the bytes json.Marshal writes; ok turns false at the first thing it does not
 // expect, and every later call is then a no-op.
 type jscan struct {
-	b  []byte
-	i  int
-	ok bool
+	b    []byte
+	i    int
+	ok   bool
+	view bool // strings alias b (DecodeEventView)
 }
 
 func (s *jscan) lit(l string) {
@@ -130,7 +135,15 @@ func (s *jscan) raw() []byte {
 	return nil
 }
 
-func (s *jscan) str() string { return string(s.raw()) }
+func (s *jscan) str() string { return s.string(s.raw()) }
+
+// string returns v, one of raw's results, as a string: a copy, or with view its bytes.
+func (s *jscan) string(v []byte) string {
+	if s.view && len(v) > 0 {
+		return unsafe.String(unsafe.SliceData(v), len(v))
+	}
+	return string(v)
+}
 
 // strSame is str, sharing prev's bytes when the value equals prevRaw (an invoice number equal
 // to its id, as in most imports).
@@ -139,7 +152,7 @@ func (s *jscan) strSame(prevRaw []byte, prev string) string {
 	if string(v) == string(prevRaw) {
 		return prev
 	}
-	return string(v)
+	return s.string(v)
 }
 
 // currency reads a currency code without allocating for the common ones.
@@ -157,7 +170,7 @@ func (s *jscan) currency() Currency {
 	case "CHF":
 		return "CHF"
 	}
-	return Currency(v)
+	return Currency(s.string(v))
 }
 
 // int reads a JSON integer as json.Marshal writes an int64 (no leading zero, no exponent, no

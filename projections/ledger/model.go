@@ -331,8 +331,10 @@ func (m *Model) Apply(e domain.Envelope) error {
 }
 
 // ApplyDecoded is Apply for an envelope whose data the caller has already decoded into ev
-// (domain.DecodeEvent of e.Type, e.SchemaVersion, e.Data): the engine decodes on another
-// core while this one applies. ev is ignored for envelopes Apply would not decode.
+// (domain.DecodeEvent or DecodeEventView of e.Type, e.SchemaVersion, e.Data): the engine
+// decodes on another core while this one applies. ev is ignored for envelopes Apply would
+// not decode. The model copies every string it keeps, so e and ev may alias a buffer the
+// caller reuses once ApplyDecoded returns.
 func (m *Model) ApplyDecoded(e domain.Envelope, ev domain.Event) error {
 	if e.Position <= m.position {
 		return nil
@@ -427,8 +429,8 @@ func (m *Model) intern(s string) string {
 	if v, ok := m.strs[s]; ok {
 		return v
 	}
+	s = strings.Clone(s) // s may alias a page the engine reuses (ApplyDecoded)
 	if len(m.strs) < internMax {
-		s = strings.Clone(s)
 		m.strs[s] = s
 	}
 	return s
@@ -459,7 +461,7 @@ func (m *Model) register(r domain.CustomerRegistered) int32 {
 	ci := int32(len(m.customers))
 	m.customers = append(m.customers, customer{
 		id:           domain.CustomerID(strings.Clone(string(r.CustomerID))),
-		name:         r.Name,
+		name:         strings.Clone(r.Name),
 		country:      m.intern(r.Country),
 		sector:       m.intern(r.Sector),
 		segment:      m.intern(r.Segment),
@@ -587,7 +589,7 @@ func (m *Model) applyEvent(stream string, ev domain.Event) error {
 		if err := m.sameCcy(ci, "promise", e.Amount); err != nil {
 			return err
 		}
-		c.promises = append(c.promises, promise{id: e.PromiseID, amount: e.Amount.Minor, promisedFor: e.PromisedFor, recordedOn: e.RecordedOn})
+		c.promises = append(c.promises, promise{id: strings.Clone(e.PromiseID), amount: e.Amount.Minor, promisedFor: e.PromisedFor, recordedOn: e.RecordedOn})
 	case domain.ReminderSent:
 		ii, ok := m.invoiceOf(ci, e.InvoiceID)
 		if !ok {
@@ -685,9 +687,9 @@ func (m *Model) applyInvoice(ci int32, e domain.InvoiceIssued) error {
 	}
 	id := domain.InvoiceID(strings.Clone(string(e.InvoiceID)))
 	ii := int32(len(m.invoices))
-	number := e.Number
-	if number == string(id) {
-		number = string(id) // share the bytes
+	number := string(id) // share the bytes, as in most imports
+	if e.Number != number {
+		number = strings.Clone(e.Number)
 	}
 	m.invoices = append(m.invoices, invoice{
 		id: id, number: number, amount: e.Amount.Minor, open: e.Amount.Minor,
@@ -1020,7 +1022,7 @@ func (m *Model) applyPlan(ci int32, e domain.PaymentPlanAgreed) error {
 		return inconsistent("plan %s has no instalments", e.PlanID)
 	}
 	_ = scheduled // a schedule that differs from the open total is reconciled in schedule()
-	m.plans = append(m.plans, plan{id: e.PlanID, instalments: ins, openAtAgreement: open, cust: ci, agreedOn: e.AgreedOn})
+	m.plans = append(m.plans, plan{id: strings.Clone(e.PlanID), instalments: ins, openAtAgreement: open, cust: ci, agreedOn: e.AgreedOn})
 	for _, ii := range idx {
 		m.invoices[ii].plan = int32(len(m.plans))
 	}
