@@ -18,9 +18,9 @@ func (m *Model) customerDBT(c *customer, asOf domain.Date) (int64, bool) {
 	var settled int64
 	var dbt wide
 	for _, ii := range c.invoices {
-		v := &m.invoices[ii]
+		v := m.invoices.at(ii)
 		for _, en := range v.entries {
-			if en.kind != entryCash || m.payments[en.src].reversed() || en.paidOn.After(asOf) {
+			if en.kind != entryCash || m.payments.at(en.src).reversed() || en.paidOn.After(asOf) {
 				continue
 			}
 			settled += en.amount
@@ -85,7 +85,7 @@ func CashForecast(m *Model, s Scope, asOf domain.Date, weeks int) (Forecast, err
 		}
 		lines = m.schedule(c, lines)
 		for _, l := range lines {
-			if m.invoices[l.inv].disputed() && l.plan == 0 {
+			if m.invoices.at(l.inv).disputed() && l.plan == 0 {
 				a.disput += l.amount
 				continue
 			}

@@ -93,7 +93,7 @@ func dump(m *Model) string {
 			c.declarationDays, c.openInvoices, c.unallocated, c.standingCredit, c.rating,
 			c.reversals, c.disputes, c.writeOffs, c.reminders, c.promises)
 		for _, ii := range c.invoices {
-			v := &m.invoices[ii]
+			v := m.invoices.at(ii)
 			planID := ""
 			if v.plan != 0 {
 				p := &m.plans[v.plan-1]
@@ -105,22 +105,22 @@ func dump(m *Model) string {
 				src := "-"
 				switch en.kind {
 				case entryCash, entryReopen:
-					src = string(m.payments[en.src].id)
+					src = string(m.payments.at(en.src).id)
 				case entryCredit:
-					src = string(m.creditNotes[en.src].id)
+					src = string(m.creditNotes.at(en.src).id)
 				}
 				fmt.Fprintf(&b, "    %s %d on=%s paid=%s src=%s\n", en.kind, en.amount, en.on, en.paidOn, src)
 			}
 		}
 		for _, pi := range c.payments {
-			p := &m.payments[pi]
+			p := m.payments.at(pi)
 			fmt.Fprintf(&b, "  payment %s %d unalloc=%d %s rev=%s\n", p.id, p.amount, p.unallocated, p.received, p.reversedOn)
 		}
 		for _, ni := range c.creditNotes {
-			n := &m.creditNotes[ni]
+			n := m.creditNotes.at(ni)
 			inv := ""
 			if n.invoice >= 0 {
-				inv = string(m.invoices[n.invoice].id)
+				inv = string(m.invoices.at(n.invoice).id)
 			}
 			fmt.Fprintf(&b, "  credit %s %d standing=%d on %s %s\n", n.id, n.amount, n.standing, inv, n.issue)
 		}

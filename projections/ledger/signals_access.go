@@ -74,15 +74,15 @@ func PortfolioDSOHistory(m *Model, ends []domain.Date) ([]DSOPoint, error) {
 				per[k][c.currency] = a
 			}
 			for _, ii := range c.invoices {
-				v := &m.invoices[ii]
+				v := m.invoices.at(ii)
 				a.ar += v.openAt(d)
 				if inPeriod(v.issue, periods[k]) {
 					a.sales += v.amount
 				}
 			}
 			for _, ni := range c.creditNotes {
-				if inPeriod(m.creditNotes[ni].issue, periods[k]) {
-					a.sales -= m.creditNotes[ni].amount
+				if inPeriod(m.creditNotes.at(ni).issue, periods[k]) {
+					a.sales -= m.creditNotes.at(ni).amount
 				}
 			}
 		}

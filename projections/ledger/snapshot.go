@@ -51,8 +51,8 @@ func (m *Model) MarshalBinary() ([]byte, error) {
 	if m.replay != nil {
 		return nil, fmt.Errorf("ledger: a replayed model is not snapshotted")
 	}
-	e := &encoder{b: make([]byte, 0, 64+len(m.invoices)*32+len(m.customers)*64),
-		strs: make([]byte, 0, len(m.invoices)*16+len(m.customers)*48)}
+	e := &encoder{b: make([]byte, 0, 64+m.invoices.len()*32+len(m.customers)*64),
+		strs: make([]byte, 0, m.invoices.len()*16+len(m.customers)*48)}
 	e.u(m.position)
 	e.raw(m.hash[:])
 	e.ccy(m.reporting)
@@ -98,9 +98,9 @@ func (m *Model) MarshalBinary() ([]byte, error) {
 			e.d(p.recordedOn)
 		}
 	}
-	e.count(len(m.invoices))
-	for i := range m.invoices {
-		v := &m.invoices[i]
+	e.count(m.invoices.len())
+	for i := range int32(m.invoices.len()) {
+		v := m.invoices.at(i)
 		e.i32(v.cust)
 		e.s(string(v.id))
 		e.bool1(v.number == string(v.id))
@@ -124,9 +124,9 @@ func (m *Model) MarshalBinary() ([]byte, error) {
 			e.byte1(uint8(en.kind))
 		}
 	}
-	e.count(len(m.payments))
-	for i := range m.payments {
-		p := &m.payments[i]
+	e.count(m.payments.len())
+	for i := range int32(m.payments.len()) {
+		p := m.payments.at(i)
 		e.i32(p.cust)
 		e.s(string(p.id))
 		e.i(p.amount)
@@ -134,9 +134,9 @@ func (m *Model) MarshalBinary() ([]byte, error) {
 		e.d(p.received)
 		e.d(p.reversedOn)
 	}
-	e.count(len(m.creditNotes))
-	for i := range m.creditNotes {
-		n := &m.creditNotes[i]
+	e.count(m.creditNotes.len())
+	for i := range int32(m.creditNotes.len()) {
+		n := m.creditNotes.at(i)
 		e.i32(n.cust)
 		e.s(string(n.id))
 		e.i(n.amount)
@@ -329,10 +329,10 @@ func (m *Model) UnmarshalBinary(b []byte) error {
 		}
 		return true
 	}
-	n.invoices = make([]invoice, d.count(12))
+	n.invoices.resize(d.count(12))
 	var entryPool []entry
-	for i := range n.invoices {
-		v := &n.invoices[i]
+	for i := range int32(n.invoices.len()) {
+		v := n.invoices.at(i)
 		v.cust = d.i32()
 		v.id = domain.InvoiceID(d.s())
 		if d.byte1() == 1 {
@@ -365,9 +365,9 @@ func (m *Model) UnmarshalBinary(b []byte) error {
 		}
 		n.customers[v.cust].openInvoices += v.open // the portfolio totals: after the loops
 	}
-	n.payments = make([]payment, d.count(6))
-	for i := range n.payments {
-		p := &n.payments[i]
+	n.payments.resize(d.count(6))
+	for i := range int32(n.payments.len()) {
+		p := n.payments.at(i)
 		p.cust = d.i32()
 		p.id = domain.PaymentID(d.s())
 		p.amount, p.unallocated = d.i(), d.i()
@@ -377,9 +377,9 @@ func (m *Model) UnmarshalBinary(b []byte) error {
 		}
 		n.customers[p.cust].unallocated += p.unallocated
 	}
-	n.creditNotes = make([]creditNote, d.count(6))
-	for i := range n.creditNotes {
-		cn := &n.creditNotes[i]
+	n.creditNotes.resize(d.count(6))
+	for i := range int32(n.creditNotes.len()) {
+		cn := n.creditNotes.at(i)
 		cn.cust = d.i32()
 		cn.id = domain.CreditNoteID(d.s())
 		cn.amount, cn.standing = d.i(), d.i()
@@ -388,7 +388,7 @@ func (m *Model) UnmarshalBinary(b []byte) error {
 		if !custOK(cn.cust) {
 			break
 		}
-		if cn.invoice < -1 || cn.invoice >= int32(len(n.invoices)) {
+		if cn.invoice < -1 || cn.invoice >= int32(n.invoices.len()) {
 			d.fail("credit note invoice")
 			break
 		}
@@ -418,9 +418,9 @@ func (m *Model) UnmarshalBinary(b []byte) error {
 	}
 	// Each customer's documents, in document order, carved from one array per kind; only
 	// the lists longer than docScanMax go into the indexes.
-	invs := groupByCustomer(len(n.customers), len(n.invoices), func(i int) int32 { return n.invoices[i].cust })
-	pays := groupByCustomer(len(n.customers), len(n.payments), func(i int) int32 { return n.payments[i].cust })
-	cns := groupByCustomer(len(n.customers), len(n.creditNotes), func(i int) int32 { return n.creditNotes[i].cust })
+	invs := groupByCustomer(len(n.customers), n.invoices.len(), func(i int) int32 { return n.invoices.at(int32(i)).cust })
+	pays := groupByCustomer(len(n.customers), n.payments.len(), func(i int) int32 { return n.payments.at(int32(i)).cust })
+	cns := groupByCustomer(len(n.customers), n.creditNotes.len(), func(i int) int32 { return n.creditNotes.at(int32(i)).cust })
 	for ci := range n.customers {
 		c := &n.customers[ci]
 		t := n.totalsOf(c.currency)
@@ -428,13 +428,13 @@ func (m *Model) UnmarshalBinary(b []byte) error {
 		t.unallocated += c.unallocated
 		t.standingCredit += c.standingCredit
 		c.invoices, c.payments, c.creditNotes = invs[ci], pays[ci], cns[ci]
-		indexAll(n.invoiceIndex, int32(ci), c.invoices, func(i int32) string { return string(n.invoices[i].id) })
-		indexAll(n.paymentIndex, int32(ci), c.payments, func(i int32) string { return string(n.payments[i].id) })
-		indexAll(n.creditNoteIndex, int32(ci), c.creditNotes, func(i int32) string { return string(n.creditNotes[i].id) })
+		indexAll(n.invoiceIndex, int32(ci), c.invoices, func(i int32) string { return string(n.invoices.at(i).id) })
+		indexAll(n.paymentIndex, int32(ci), c.payments, func(i int32) string { return string(n.payments.at(i).id) })
+		indexAll(n.creditNoteIndex, int32(ci), c.creditNotes, func(i int32) string { return string(n.creditNotes.at(i).id) })
 	}
 	// References the metrics follow blindly: check them once here.
-	for i := range n.invoices {
-		v := &n.invoices[i]
+	for i := range int32(n.invoices.len()) {
+		v := n.invoices.at(i)
 		if v.plan < 0 || int(v.plan) > len(n.plans) {
 			return fmt.Errorf("%w: invoice %s plan %d", ErrBadSnapshot, v.id, v.plan)
 		}
@@ -442,9 +442,9 @@ func (m *Model) UnmarshalBinary(b []byte) error {
 			ok := false
 			switch en.kind {
 			case entryCash, entryReopen:
-				ok = en.src >= 0 && int(en.src) < len(n.payments)
+				ok = en.src >= 0 && int(en.src) < n.payments.len()
 			case entryCredit:
-				ok = en.src >= 0 && int(en.src) < len(n.creditNotes)
+				ok = en.src >= 0 && int(en.src) < n.creditNotes.len()
 			case entryWriteOff:
 				ok = en.src == -1
 			}

@@ -76,7 +76,7 @@ func (m *Model) invoiceView(c *customer, v *invoice, asOf domain.Date) InvoiceVi
 		s := Settlement{Kind: en.kind.String(), Amount: money(en.amount, c.currency), On: en.on, PaidOn: en.paidOn}
 		switch en.kind {
 		case entryCash, entryReopen:
-			p := &m.payments[en.src]
+			p := m.payments.at(en.src)
 			s.Source, s.Reversed = string(p.id), p.reversed() && en.kind == entryCash
 			if en.kind == entryCash && !p.reversed() && !en.paidOn.After(asOf) {
 				settled += en.amount
@@ -84,7 +84,7 @@ func (m *Model) invoiceView(c *customer, v *invoice, asOf domain.Date) InvoiceVi
 				dbt.addMul(en.amount, int64(v.due.DaysUntil(en.paidOn)))
 			}
 		case entryCredit:
-			s.Source = string(m.creditNotes[en.src].id)
+			s.Source = string(m.creditNotes.at(en.src).id)
 		}
 		iv.Settlements = append(iv.Settlements, s)
 	}
@@ -105,7 +105,7 @@ func CustomerInvoices(m *Model, id domain.CustomerID, asOf domain.Date, openOnly
 	c := &m.customers[ci]
 	out := make([]InvoiceView, 0, len(c.invoices))
 	for _, ii := range c.invoices {
-		v := &m.invoices[ii]
+		v := m.invoices.at(ii)
 		if openOnly && v.open == 0 {
 			continue
 		}
@@ -193,15 +193,15 @@ func CustomerProfile(m *Model, id domain.CustomerID) (Profile, error) {
 		p.Rating = &RatingView{Agency: c.rating.agency, Score: int(c.rating.score), Grade: c.rating.grade, RatedOn: c.rating.on}
 	}
 	for _, pi := range c.payments {
-		py := &m.payments[pi]
+		py := m.payments.at(pi)
 		p.Payments = append(p.Payments, PaymentView{PaymentID: py.id, Amount: money(py.amount, c.currency),
 			ReceivedOn: py.received, Unallocated: money(py.unallocated, c.currency), ReversedOn: py.reversedOn})
 	}
 	for _, ni := range c.creditNotes {
-		n := &m.creditNotes[ni]
+		n := m.creditNotes.at(ni)
 		cv := CreditNoteView{CreditNoteID: n.id, Amount: money(n.amount, c.currency), IssueDate: n.issue, Standing: money(n.standing, c.currency)}
 		if n.invoice >= 0 {
-			cv.InvoiceID = m.invoices[n.invoice].id
+			cv.InvoiceID = m.invoices.at(n.invoice).id
 		}
 		p.CreditNotes = append(p.CreditNotes, cv)
 	}
@@ -225,7 +225,7 @@ func CustomerIDs(m *Model, s Scope) []domain.CustomerID {
 
 // Counts returns the number of customers, invoices, payments and credit notes held.
 func (m *Model) Counts() (customers, invoices, payments, creditNotes int) {
-	return len(m.customers), len(m.invoices), len(m.payments), len(m.creditNotes)
+	return len(m.customers), m.invoices.len(), m.payments.len(), m.creditNotes.len()
 }
 
 // TermFinding is an invoice whose payment terms exceed the LME cap.
@@ -249,7 +249,7 @@ func PaymentTermFindings(m *Model, s Scope, asOf domain.Date) []TermFinding {
 			continue
 		}
 		for _, ii := range c.invoices {
-			v := &m.invoices[ii]
+			v := m.invoices.at(ii)
 			if v.issue.After(asOf) || !domain.ExceedsLMECap(v.issue, v.due) {
 				continue
 			}
@@ -292,7 +292,7 @@ func InsuranceDeadlines(m *Model, s Scope, asOf domain.Date, warnDays int) []Dec
 			continue
 		}
 		for _, ii := range c.invoices {
-			v := &m.invoices[ii]
+			v := m.invoices.at(ii)
 			if v.open == 0 || v.writtenOff() || v.issue.After(asOf) {
 				continue
 			}
