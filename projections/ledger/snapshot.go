@@ -4,7 +4,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
+	"sync"
+	"sync/atomic"
 
 	"github.com/encours/encours/domain"
 )
@@ -12,20 +15,35 @@ import (
 // snapshotFormat is the first bytes of a snapshot; bump the version (and the engine's
 // projection version) when the layout below changes.
 //
-// Layout: magic | version u8 | string bytes length uvarint | string bytes | fields. Every
-// string's bytes are in the one block, in field order; the fields hold their lengths. The
-// decoder turns the block into one string and slices each id, name and code out of it: one
-// allocation instead of one per string (version 1 interleaved them, and its decode spent a
-// sixth of its time allocating strings).
+// Layout: magic | version u8 | parts. A part is string bytes length uvarint | fields length
+// uvarint | string bytes | fields. Every string's bytes are in its part's block, in field
+// order; the fields hold their lengths. The decoder turns a block into one string and slices
+// each id, name and code out of it: one allocation instead of one per string (version 1
+// interleaved them, and its decode spent a sixth of its time allocating strings).
+//
+// The first part holds the position, rates and customers, and the number of invoices; then
+// one part per chunkLen invoices (the last one fewer); then one part with the payments,
+// credit notes and plans. The invoice parts decode in parallel into their own chunks, the
+// last part alongside them, so a restart's decode uses every core (version 2 was one part).
 const (
 	snapshotMagic   = "ENCL"
-	snapshotVersion = 2
+	snapshotVersion = 3
 )
 
 // ErrBadSnapshot: the snapshot bytes are damaged or of another format.
 var ErrBadSnapshot = errors.New("bad ledger snapshot")
 
 type encoder struct{ b, strs []byte }
+
+// flush appends the part encoded since the last flush to out.
+func (e *encoder) flush(out []byte) []byte {
+	out = binary.AppendUvarint(out, uint64(len(e.strs)))
+	out = binary.AppendUvarint(out, uint64(len(e.b)))
+	out = append(out, e.strs...)
+	out = append(out, e.b...)
+	e.b, e.strs = e.b[:0], e.strs[:0]
+	return out
+}
 
 func (e *encoder) u(v uint64)      { e.b = binary.AppendUvarint(e.b, v) }
 func (e *encoder) i(v int64)       { e.b = binary.AppendVarint(e.b, v) }
@@ -51,8 +69,11 @@ func (m *Model) MarshalBinary() ([]byte, error) {
 	if m.replay != nil {
 		return nil, fmt.Errorf("ledger: a replayed model is not snapshotted")
 	}
-	e := &encoder{b: make([]byte, 0, 64+m.invoices.len()*32+len(m.customers)*64),
-		strs: make([]byte, 0, m.invoices.len()*16+len(m.customers)*48)}
+	e := &encoder{b: make([]byte, 0, 64+chunkLen*64+len(m.customers)*64),
+		strs: make([]byte, 0, chunkLen*32+len(m.customers)*48)}
+	out := make([]byte, 0, 64+m.invoices.len()*48+m.payments.len()*32+len(m.customers)*112)
+	out = append(out, snapshotMagic...)
+	out = append(out, snapshotVersion)
 	e.u(m.position)
 	e.raw(m.hash[:])
 	e.ccy(m.reporting)
@@ -99,7 +120,11 @@ func (m *Model) MarshalBinary() ([]byte, error) {
 		}
 	}
 	e.count(m.invoices.len())
+	out = e.flush(out)
 	for i := range int32(m.invoices.len()) {
+		if i > 0 && i%chunkLen == 0 {
+			out = e.flush(out)
+		}
 		v := m.invoices.at(i)
 		e.i32(v.cust)
 		e.s(string(v.id))
@@ -123,6 +148,9 @@ func (m *Model) MarshalBinary() ([]byte, error) {
 			e.i32(en.src)
 			e.byte1(uint8(en.kind))
 		}
+	}
+	if m.invoices.len() > 0 {
+		out = e.flush(out)
 	}
 	e.count(m.payments.len())
 	for i := range int32(m.payments.len()) {
@@ -157,17 +185,13 @@ func (m *Model) MarshalBinary() ([]byte, error) {
 			e.i(in.amount)
 		}
 	}
-	out := make([]byte, 0, len(snapshotMagic)+1+binary.MaxVarintLen64+len(e.strs)+len(e.b))
-	out = append(out, snapshotMagic...)
-	out = append(out, snapshotVersion)
-	out = binary.AppendUvarint(out, uint64(len(e.strs)))
-	out = append(out, e.strs...)
-	return append(out, e.b...), nil
+	return e.flush(out), nil
 }
 
 // decoder reads what encoder wrote. The first error sticks; every count is checked against
 // the bytes left, so damaged input never makes it allocate much.
 type decoder struct {
+	raw  []byte // a part's string bytes until begin
 	b    []byte
 	strs string // the string block, consumed by s
 	err  error
@@ -264,13 +288,18 @@ func (d *decoder) count(minBytes int) int {
 }
 
 // UnmarshalBinary replaces m with a model decoded from MarshalBinary's bytes, re-deriving
-// its indexes and running totals, and checking references and totals.
+// its indexes and running totals, and checking references and totals. The invoice parts and
+// the last part are decoded in parallel, one goroutine per core.
 func (m *Model) UnmarshalBinary(b []byte) error {
-	d := &decoder{b: b}
-	if string(d.bytes(len(snapshotMagic))) != snapshotMagic || d.byte1() != snapshotVersion {
+	top := &decoder{b: b}
+	if string(top.bytes(len(snapshotMagic))) != snapshotMagic || top.byte1() != snapshotVersion {
 		return fmt.Errorf("%w: not a ledger snapshot of format %d", ErrBadSnapshot, snapshotVersion)
 	}
-	d.strs = string(d.bytes(d.count(1)))
+	d := top.part()
+	if top.err != nil {
+		return top.err
+	}
+	d.begin()
 	n := New()
 	n.position = d.u()
 	copy(n.hash[:], d.bytes(len(n.hash)))
@@ -321,100 +350,63 @@ func (m *Model) UnmarshalBinary(b []byte) error {
 		n.customerIndex[c.id] = int32(i)
 		n.totalsOf(c.currency).customers++
 	}
-	nc := int32(len(n.customers))
-	custOK := func(ci int32) bool {
-		if ci < 0 || ci >= nc {
-			d.fail("customer index")
-			return false
-		}
-		return true
+	invoices := d.u()
+	if invoices > uint64(len(top.b)/12) { // an invoice takes at least 12 bytes
+		d.fail("invoice count")
 	}
-	n.invoices.resize(d.count(12))
-	var entryPool []entry
-	for i := range int32(n.invoices.len()) {
-		v := n.invoices.at(i)
-		v.cust = d.i32()
-		v.id = domain.InvoiceID(d.s())
-		if d.byte1() == 1 {
-			v.number = string(v.id)
-		} else {
-			v.number = d.s()
-		}
-		v.amount = d.i()
-		v.plan = d.i32()
-		v.issue, v.due, v.disputedOn, v.remindedOn = d.d(), d.d(), d.d(), d.d()
-		v.reminderLevel = d.byte1()
-		v.flags = d.byte1()
-		if k := d.count(6); k > 0 {
-			// Carved from a shared block (one allocation per entriesBlock entries rather
-			// than one per invoice), capped so that a later append copies.
-			if len(entryPool) < k {
-				entryPool = make([]entry, max(k, entriesBlock))
-			}
-			v.entries, entryPool = entryPool[:k:k], entryPool[k:]
-			for j := range v.entries {
-				v.entries[j] = entry{amount: d.i(), on: d.d(), paidOn: d.d(), src: d.i32(), kind: entryKind(d.byte1())}
-			}
-		}
-		v.open = v.amount
-		for _, en := range v.entries {
-			v.open -= en.amount
-		}
-		if !custOK(v.cust) {
-			break
-		}
-		n.customers[v.cust].openInvoices += v.open // the portfolio totals: after the loops
-	}
-	n.payments.resize(d.count(6))
-	for i := range int32(n.payments.len()) {
-		p := n.payments.at(i)
-		p.cust = d.i32()
-		p.id = domain.PaymentID(d.s())
-		p.amount, p.unallocated = d.i(), d.i()
-		p.received, p.reversedOn = d.d(), d.d()
-		if !custOK(p.cust) {
-			break
-		}
-		n.customers[p.cust].unallocated += p.unallocated
-	}
-	n.creditNotes.resize(d.count(6))
-	for i := range int32(n.creditNotes.len()) {
-		cn := n.creditNotes.at(i)
-		cn.cust = d.i32()
-		cn.id = domain.CreditNoteID(d.s())
-		cn.amount, cn.standing = d.i(), d.i()
-		cn.invoice = d.i32()
-		cn.issue = d.d()
-		if !custOK(cn.cust) {
-			break
-		}
-		if cn.invoice < -1 || cn.invoice >= int32(n.invoices.len()) {
-			d.fail("credit note invoice")
-			break
-		}
-		n.customers[cn.cust].standingCredit += cn.standing
-	}
-	n.plans = make([]plan, d.count(5))
-	for i := range n.plans {
-		p := &n.plans[i]
-		p.cust = d.i32()
-		p.id = d.s()
-		p.agreedOn = d.d()
-		p.openAtAgreement = d.i()
-		p.instalments = make([]instalment, d.count(2))
-		for j := range p.instalments {
-			p.instalments[j] = instalment{due: d.d(), amount: d.i()}
-		}
-		if len(p.instalments) == 0 {
-			d.fail("plan without instalments")
-		}
-		custOK(p.cust)
-	}
-	if d.err == nil && (len(d.b) != 0 || len(d.strs) != 0) {
-		d.fail("trailing bytes")
-	}
+	d.end()
 	if d.err != nil {
 		return d.err
+	}
+	// The parts' bounds first (cheap), then their contents in parallel.
+	parts := make([]*decoder, 0, (invoices+chunkLen-1)/chunkLen+1)
+	for range (invoices + chunkLen - 1) / chunkLen {
+		parts = append(parts, top.part())
+	}
+	last := top.part()
+	if top.err == nil && len(top.b) != 0 {
+		top.fail("trailing bytes")
+	}
+	if top.err != nil {
+		return top.err
+	}
+	n.invoices.resize(int(invoices))
+	nc := int32(len(n.customers))
+	workers := max(1, min(runtime.GOMAXPROCS(0), snapshotDecodersMax, len(parts)+1))
+	open := make([][]int64, workers) // each worker's sums of open invoices per customer
+	var next atomic.Int64
+	decode := func(w int) {
+		var pool []entry
+		for k := int(next.Add(1) - 1); k <= len(parts); k = int(next.Add(1) - 1) {
+			if k == len(parts) {
+				n.decodeLastPart(last, nc)
+				continue
+			}
+			if open[w] == nil {
+				open[w] = make([]int64, nc)
+			}
+			pool = n.decodeInvoicePart(parts[k], k, nc, pool, open[w])
+		}
+	}
+	var wg sync.WaitGroup
+	for w := 1; w < workers; w++ {
+		wg.Add(1)
+		go func() { // ends when every part is taken
+			defer wg.Done()
+			decode(w)
+		}()
+	}
+	decode(0)
+	wg.Wait()
+	for _, p := range append(parts, last) {
+		if p.err != nil {
+			return p.err
+		}
+	}
+	for _, sums := range open {
+		for ci, v := range sums {
+			n.customers[ci].openInvoices += v // the portfolio totals: below
+		}
 	}
 	// Each customer's documents, in document order, carved from one array per kind; only
 	// the lists longer than docScanMax go into the indexes.
@@ -463,6 +455,140 @@ func (m *Model) UnmarshalBinary(b []byte) error {
 	}
 	*m = *n
 	return nil
+}
+
+// snapshotDecodersMax bounds the goroutines of a snapshot's decode.
+const snapshotDecodersMax = 8
+
+// part reads the bounds of the next part and returns its decoder (begin makes its strings);
+// a part beyond the bytes left fails d.
+func (d *decoder) part() *decoder {
+	ns, nb := d.u(), d.u()
+	if d.err == nil && (ns > uint64(len(d.b)) || nb > uint64(len(d.b))-ns) {
+		d.fail("part length")
+	}
+	if d.err != nil {
+		return &decoder{err: d.err}
+	}
+	p := &decoder{raw: d.b[:ns:ns], b: d.b[ns : ns+nb : ns+nb]}
+	d.b = d.b[ns+nb:]
+	return p
+}
+
+// begin turns the part's string bytes into the one string its strings are sliced from.
+func (d *decoder) begin() {
+	d.strs, d.raw = string(d.raw), nil
+}
+
+// end fails d unless all of its part was read.
+func (d *decoder) end() {
+	if d.err == nil && (len(d.b) != 0 || len(d.strs) != 0) {
+		d.fail("trailing bytes")
+	}
+}
+
+func custOK(d *decoder, ci, customers int32) bool {
+	if ci < 0 || ci >= customers {
+		d.fail("customer index")
+		return false
+	}
+	return true
+}
+
+// decodeInvoicePart decodes the invoices of part k into their chunk, adding their open
+// amounts to open (one per customer). Entries are carved from pool, which it returns.
+func (n *Model) decodeInvoicePart(d *decoder, k int, customers int32, pool []entry, open []int64) []entry {
+	d.begin()
+	invs := n.invoices.c[k][:min(chunkLen, n.invoices.n-k*chunkLen)]
+	for i := range invs {
+		v := &invs[i]
+		v.cust = d.i32()
+		v.id = domain.InvoiceID(d.s())
+		if d.byte1() == 1 {
+			v.number = string(v.id)
+		} else {
+			v.number = d.s()
+		}
+		v.amount = d.i()
+		v.plan = d.i32()
+		v.issue, v.due, v.disputedOn, v.remindedOn = d.d(), d.d(), d.d(), d.d()
+		v.reminderLevel = d.byte1()
+		v.flags = d.byte1()
+		if k := d.count(6); k > 0 {
+			// Carved from a shared block (one allocation per entriesBlock entries rather
+			// than one per invoice), capped so that a later append copies.
+			if len(pool) < k {
+				pool = make([]entry, max(k, entriesBlock))
+			}
+			v.entries, pool = pool[:k:k], pool[k:]
+			for j := range v.entries {
+				v.entries[j] = entry{amount: d.i(), on: d.d(), paidOn: d.d(), src: d.i32(), kind: entryKind(d.byte1())}
+			}
+		}
+		v.open = v.amount
+		for _, en := range v.entries {
+			v.open -= en.amount
+		}
+		if !custOK(d, v.cust, customers) {
+			break
+		}
+		open[v.cust] += v.open
+	}
+	d.end()
+	return pool
+}
+
+// decodeLastPart decodes the payments, credit notes and plans, adding their amounts on
+// account and standing to their customers. It runs beside decodeInvoicePart, which touches
+// neither the customers nor these.
+func (n *Model) decodeLastPart(d *decoder, customers int32) {
+	d.begin()
+	n.payments.resize(d.count(6))
+	for i := range int32(n.payments.len()) {
+		p := n.payments.at(i)
+		p.cust = d.i32()
+		p.id = domain.PaymentID(d.s())
+		p.amount, p.unallocated = d.i(), d.i()
+		p.received, p.reversedOn = d.d(), d.d()
+		if !custOK(d, p.cust, customers) {
+			break
+		}
+		n.customers[p.cust].unallocated += p.unallocated
+	}
+	n.creditNotes.resize(d.count(6))
+	for i := range int32(n.creditNotes.len()) {
+		cn := n.creditNotes.at(i)
+		cn.cust = d.i32()
+		cn.id = domain.CreditNoteID(d.s())
+		cn.amount, cn.standing = d.i(), d.i()
+		cn.invoice = d.i32()
+		cn.issue = d.d()
+		if !custOK(d, cn.cust, customers) {
+			break
+		}
+		if cn.invoice < -1 || cn.invoice >= int32(n.invoices.len()) {
+			d.fail("credit note invoice")
+			break
+		}
+		n.customers[cn.cust].standingCredit += cn.standing
+	}
+	n.plans = make([]plan, d.count(5))
+	for i := range n.plans {
+		p := &n.plans[i]
+		p.cust = d.i32()
+		p.id = d.s()
+		p.agreedOn = d.d()
+		p.openAtAgreement = d.i()
+		p.instalments = make([]instalment, d.count(2))
+		for j := range p.instalments {
+			p.instalments[j] = instalment{due: d.d(), amount: d.i()}
+		}
+		if len(p.instalments) == 0 {
+			d.fail("plan without instalments")
+		}
+		custOK(d, p.cust, customers)
+	}
+	d.end()
 }
 
 // entriesBlock is how many invoice entries UnmarshalBinary allocates at once.
