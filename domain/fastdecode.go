@@ -18,9 +18,10 @@ import (
 
 // decodeFast decodes data of an event of type typ at the current schema version, or says it
 // cannot (ok false) and the caller must use encoding/json.
-// With view, its strings alias data (DecodeEventView).
-func decodeFast(typ string, data []byte, view bool) (ev Event, ok bool) {
-	s := jscan{b: data, ok: true, view: view}
+// With view, its strings alias data (DecodeEventView); with a slab, the event is a pointer
+// into it.
+func decodeFast(typ string, data []byte, view bool, slab *EventSlab) (ev Event, ok bool) {
+	s := jscan{b: data, ok: true, view: view, slab: slab}
 	switch typ {
 	case TypeInvoiceIssued:
 		var e InvoiceIssued
@@ -39,7 +40,12 @@ func decodeFast(typ string, data []byte, view bool) (ev Event, ok bool) {
 			e.Terms = s.str()
 		}
 		s.lit(`}`)
-		ev = e
+		if slab != nil {
+			slab.invoices = append(slab.invoices, e)
+			ev = &slab.invoices[len(slab.invoices)-1]
+		} else {
+			ev = e
+		}
 	case TypePaymentReceived:
 		var e PaymentReceived
 		s.lit(`{"payment_id":`)
@@ -56,7 +62,12 @@ func decodeFast(typ string, data []byte, view bool) (ev Event, ok bool) {
 			e.Reference = s.str()
 		}
 		s.lit(`}`)
-		ev = e
+		if slab != nil {
+			slab.payments = append(slab.payments, e)
+			ev = &slab.payments[len(slab.payments)-1]
+		} else {
+			ev = e
+		}
 	case TypeCustomerRegistered:
 		var e CustomerRegistered
 		s.lit(`{"customer_id":`)
@@ -80,7 +91,12 @@ func decodeFast(typ string, data []byte, view bool) (ev Event, ok bool) {
 		s.lit(`,"registered_on":`)
 		e.RegisteredOn = s.date()
 		s.lit(`}`)
-		ev = e
+		if slab != nil {
+			slab.customers = append(slab.customers, e)
+			ev = &slab.customers[len(slab.customers)-1]
+		} else {
+			ev = e
+		}
 	default:
 		return nil, false
 	}
@@ -96,7 +112,27 @@ type jscan struct {
 	b    []byte
 	i    int
 	ok   bool
-	view bool // strings alias b (DecodeEventView)
+	view bool       // strings alias b (DecodeEventView)
+	slab *EventSlab // allocations carved from it, when not nil
+}
+
+// EventSlab holds the events DecodeEventView decodes when given one, so that a page of
+// events costs a few allocations rather than one or two per event. Reset reuses it: the
+// events decoded into it before must no longer be in use.
+type EventSlab struct {
+	invoices  []InvoiceIssued
+	payments  []PaymentReceived
+	customers []CustomerRegistered
+	allocs    []Allocation
+}
+
+// Reset empties the slab for the next page.
+func (s *EventSlab) Reset() {
+	clear(s.invoices)
+	clear(s.payments)
+	clear(s.customers)
+	clear(s.allocs)
+	s.invoices, s.payments, s.customers, s.allocs = s.invoices[:0], s.payments[:0], s.customers[:0], s.allocs[:0]
 }
 
 func (s *jscan) lit(l string) {
@@ -272,6 +308,11 @@ func (s *jscan) allocations() []Allocation {
 	if s.opt(`]`) {
 		return out
 	}
+	start := 0
+	if s.slab != nil {
+		start = len(s.slab.allocs)
+		out = s.slab.allocs
+	}
 	for s.ok {
 		var a Allocation
 		s.lit(`{"invoice_id":`)
@@ -285,5 +326,9 @@ func (s *jscan) allocations() []Allocation {
 		}
 	}
 	s.lit(`]`)
+	if s.slab != nil {
+		s.slab.allocs = out
+		out = out[start:len(out):len(out)] // capped: an append by the caller copies
+	}
 	return out
 }

@@ -45,9 +45,10 @@ const catchUpReadersMax = 8
 // buffers go back to the reader that filled them once applied.
 type catchUpPage struct {
 	envs []domain.Envelope
-	evs  []domain.Event // envs' events decoded, nil where not (or when not wanted)
-	buf  []byte         // the bytes envs alias (PageReader)
-	last bool           // the last page of its range
+	evs  []domain.Event   // envs' events decoded, nil where not (or when not wanted)
+	buf  []byte           // the bytes envs alias (PageReader)
+	slab domain.EventSlab // the events evs point to (PageReader)
+	last bool             // the last page of its range
 	err  error
 }
 
@@ -168,11 +169,14 @@ func (e *Engine[P]) catchUp(ctx context.Context, pos, head uint64) (uint64, erro
 }
 
 // pageReader returns how the catch-up reads a page: into the page's own buffers from a
-// PageReader, otherwise with ReadAll (ReadAllUnhashed when the chain verification is
+// PageReader for a DecodedApplier, otherwise with ReadAll (ReadAllUnhashed when the chain verification is
 // skipped and the store offers it).
 func (e *Engine[P]) pageReader() func(ctx context.Context, from uint64, limit int, p *catchUpPage) error {
 	hashed := !e.cfg.SkipChainVerification
-	if pr, ok := e.src.(PageReader); ok {
+	// Only a DecodedApplier promises to copy what it keeps of an envelope: any other
+	// projection gets envelopes of their own.
+	_, decoded := any(e.p).(DecodedApplier)
+	if pr, ok := e.src.(PageReader); ok && decoded {
 		return func(ctx context.Context, from uint64, limit int, p *catchUpPage) (err error) {
 			if p.buf == nil {
 				p.buf = []byte{}
@@ -192,18 +196,20 @@ func (e *Engine[P]) pageReader() func(ctx context.Context, from uint64, limit in
 }
 
 // decodePage decodes the events of p's envelopes for a DecodedApplier, as views of the
-// page's bytes when view. An envelope that does not decode is left to the projection's
+// page's bytes held in the page's slab when view. An envelope that does not decode is left to the projection's
 // Apply, which skips it or says why it cannot apply it.
 func decodePage(p *catchUpPage, view bool) {
-	decode := domain.DecodeEvent
-	if view {
-		decode = domain.DecodeEventView
-	}
 	if cap(p.evs) < len(p.envs) {
 		p.evs = make([]domain.Event, len(p.envs))
 	}
 	p.evs = p.evs[:len(p.envs)]
+	p.slab.Reset()
 	for i := range p.envs {
-		p.evs[i], _ = decode(p.envs[i].Type, p.envs[i].SchemaVersion, p.envs[i].Data)
+		e := &p.envs[i]
+		if view {
+			p.evs[i], _ = domain.DecodeEventView(e.Type, e.SchemaVersion, e.Data, &p.slab)
+		} else {
+			p.evs[i], _ = domain.DecodeEvent(e.Type, e.SchemaVersion, e.Data)
+		}
 	}
 }

@@ -340,8 +340,9 @@ func (m *Model) Apply(e domain.Envelope) error {
 }
 
 // ApplyDecoded is Apply for an envelope whose data the caller has already decoded into ev
-// (domain.DecodeEvent or DecodeEventView of e.Type, e.SchemaVersion, e.Data): the engine
-// decodes on another core while this one applies. ev is ignored for envelopes Apply would
+// (domain.DecodeEvent or DecodeEventView of e.Type, e.SchemaVersion, e.Data, the latter's
+// pointers into an EventSlab included): the engine decodes on another core while this one
+// applies. ev is ignored for envelopes Apply would
 // not decode. The model copies every string it keeps, so e and ev may alias a buffer the
 // caller reuses once ApplyDecoded returns.
 func (m *Model) ApplyDecoded(e domain.Envelope, ev domain.Event) error {
@@ -568,6 +569,8 @@ func (m *Model) applyEvent(stream string, ev domain.Event) error {
 	switch e := ev.(type) {
 	case domain.CustomerRegistered:
 		return m.applyRegistered(stream, e)
+	case *domain.CustomerRegistered: // from ApplyDecoded (domain.EventSlab)
+		return m.applyRegistered(stream, *e)
 	case domain.ExchangeRatesPublished:
 		return m.applyRates(e)
 	}
@@ -589,10 +592,14 @@ func (m *Model) applyEvent(stream string, ev domain.Event) error {
 		c.limit = e.Limit.Minor
 	case domain.InvoiceIssued:
 		return m.applyInvoice(ci, e)
+	case *domain.InvoiceIssued: // from ApplyDecoded (domain.EventSlab)
+		return m.applyInvoice(ci, *e)
 	case domain.CreditNoteIssued:
 		return m.applyCreditNote(ci, e)
 	case domain.PaymentReceived:
 		return m.applyPayment(ci, e)
+	case *domain.PaymentReceived: // from ApplyDecoded (domain.EventSlab)
+		return m.applyPayment(ci, *e)
 	case domain.PaymentAllocated:
 		return m.applyAllocated(ci, e)
 	case domain.PaymentReversed:

@@ -11,8 +11,8 @@ import (
 )
 
 // TestApplyDecodedKeepsNoView: a model fed as the engine's catch-up feeds it, envelopes and
-// events decoded as views of one page buffer (domain.DecodeCanonicalView, DecodeEventView)
-// that is overwritten after each page, ends up equal to the model fed copies with Apply:
+// events decoded as views of one page buffer (domain.DecodeCanonicalView, DecodeEventView
+// into an EventSlab) that is overwritten after each page, the slab reset, ends up equal to the model fed copies with Apply:
 // it copied every string it kept.
 func TestApplyDecodedKeepsNoView(t *testing.T) {
 	for seed := range uint64(4) {
@@ -28,6 +28,7 @@ func TestApplyDecodedKeepsNoView(t *testing.T) {
 		got := New()
 		const pageLen = 16
 		var page []byte
+		var slab domain.EventSlab
 		for first := 0; first < len(log.envs); first += pageLen {
 			batch := log.envs[first:min(first+pageLen, len(log.envs))]
 			page = page[:0]
@@ -41,7 +42,7 @@ func TestApplyDecodedKeepsNoView(t *testing.T) {
 				var e domain.Envelope
 				require.NoError(t, domain.DecodeCanonicalView(page[start:end], &e))
 				e.Hash = batch[i].Hash
-				ev, err := domain.DecodeEventView(e.Type, e.SchemaVersion, e.Data)
+				ev, err := domain.DecodeEventView(e.Type, e.SchemaVersion, e.Data, &slab)
 				require.NoError(t, err)
 				require.NoError(t, got.ApplyDecoded(e, ev), "seed %d position %d", seed, e.Position)
 				start = end
@@ -49,6 +50,7 @@ func TestApplyDecodedKeepsNoView(t *testing.T) {
 			for i := range page { // the engine reuses the page's buffer for the next read
 				page[i] = 'x'
 			}
+			slab.Reset() // and the page's events
 		}
 		assert.Equal(t, dump(want), dump(got), "seed %d", seed)
 	}
