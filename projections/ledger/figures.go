@@ -491,7 +491,7 @@ func (m *Model) lineDue(v *invoice) domain.Date {
 	}
 	p := &m.plans[v.plan-1]
 	var open int64
-	c := &m.customers[v.cust]
+	c := m.customers.at(v.cust)
 	for _, ii := range c.invoices {
 		if w := m.invoices.at(ii); w.plan == v.plan {
 			open += w.open
@@ -846,7 +846,7 @@ func ComputeFigures(m *Model, s Scope, asOf domain.Date, cfg Config) (Figures, e
 		if !ok {
 			return Figures{}, fmt.Errorf("ledger: customer %q: %w", s.Key, ErrUnknownCustomer)
 		}
-		one := &m.customers[ci]
+		one := m.customers.at(ci)
 		keep = func(c *customer) bool { return c == one }
 	}
 	out, err := m.figures(s.By, keep, asOf, cfg)
@@ -875,8 +875,8 @@ func (m *Model) figures(by Dimension, keep func(*customer) bool, asOf domain.Dat
 	}
 	groups := make(map[string]map[domain.Currency]*sums)
 	var lines []scheduleLine
-	for ci := range m.customers {
-		c := &m.customers[ci]
+	for ci := range int32(m.customers.len()) {
+		c := m.customers.at(ci)
 		if !keep(c) {
 			continue
 		}

@@ -77,9 +77,9 @@ var farFuture = time.Date(2999, 1, 1, 0, 0, 0, 0, time.UTC)
 // facts, in any grouping, dump the same.
 func dump(m *Model) string {
 	var b strings.Builder
-	ids := make([]domain.CustomerID, 0, len(m.customers))
-	for i := range m.customers {
-		ids = append(ids, m.customers[i].id)
+	ids := make([]domain.CustomerID, 0, m.customers.len())
+	for i := range int32(m.customers.len()) {
+		ids = append(ids, m.customers.at(i).id)
 	}
 	slices.SortFunc(ids, func(a, b domain.CustomerID) int { return strings.Compare(string(a), string(b)) })
 	fmt.Fprintf(&b, "reporting %s\n", m.reporting)
@@ -87,7 +87,7 @@ func dump(m *Model) string {
 		fmt.Fprintf(&b, "rates %s %v\n", c, m.rates[c])
 	}
 	for _, id := range ids {
-		c := &m.customers[m.customerIndex[id]]
+		c := m.customers.at(m.customerIndex[id])
 		fmt.Fprintf(&b, "customer %s %q %s/%s/%s %s %v limit=%d cover=%s:%d/%d open=%d unalloc=%d credit=%d rating=%+v counts=%d/%d/%d/%d promises=%+v\n",
 			c.id, c.name, c.country, c.sector, c.segment, c.currency, c.terms, c.limit, c.insurer, c.covered,
 			c.declarationDays, c.openInvoices, c.unallocated, c.standingCredit, c.rating,

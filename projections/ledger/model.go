@@ -190,7 +190,7 @@ type Model struct {
 	position uint64
 	hash     domain.Hash
 
-	customers   []customer
+	customers   chunks[customer]
 	invoices    chunks[invoice]
 	payments    chunks[payment]
 	creditNotes chunks[creditNote]
@@ -249,7 +249,7 @@ func (m *Model) totalsOf(ccy domain.Currency) *totals {
 // move changes a customer's running totals, and the portfolio's with them: every change of
 // open invoices, unallocated cash or standing credit goes through here.
 func (m *Model) move(ci int32, open, unallocated, standing int64) {
-	c := &m.customers[ci]
+	c := m.customers.at(ci)
 	c.openInvoices += open
 	c.unallocated += unallocated
 	c.standingCredit += standing
@@ -457,7 +457,7 @@ func (m *Model) customerOf(stream string) (int32, bool, error) {
 	}
 	// A customer's events mostly come together (one append, one import row): the last
 	// customer found is compared first, which is cheaper than hashing the id.
-	if ci := m.lastCustomer; ci >= 0 && int(ci) < len(m.customers) && string(m.customers[ci].id) == id {
+	if ci := m.lastCustomer; ci >= 0 && int(ci) < m.customers.len() && string(m.customers.at(ci).id) == id {
 		return ci, true, nil
 	}
 	if ci, ok := m.customerIndex[domain.CustomerID(id)]; ok {
@@ -474,8 +474,7 @@ func (m *Model) customerOf(stream string) (int32, bool, error) {
 }
 
 func (m *Model) register(r domain.CustomerRegistered) int32 {
-	ci := int32(len(m.customers))
-	m.customers = append(m.customers, customer{
+	ci := m.customers.append(customer{
 		id:           domain.CustomerID(m.ids.clone(string(r.CustomerID))),
 		name:         m.ids.clone(r.Name),
 		country:      m.intern(r.Country),
@@ -486,14 +485,14 @@ func (m *Model) register(r domain.CustomerRegistered) int32 {
 		limit:        r.CreditLimit.Minor,
 		registeredOn: r.RegisteredOn,
 	})
-	m.customerIndex[m.customers[ci].id] = ci
-	m.totalsOf(m.customers[ci].currency).customers++
+	m.customerIndex[m.customers.at(ci).id] = ci
+	m.totalsOf(m.customers.at(ci).currency).customers++
 	return ci
 }
 
 // sameCcy checks that an amount is in the customer's currency.
 func (m *Model) sameCcy(ci int32, what string, a domain.Money) error {
-	if c := &m.customers[ci]; a.Ccy != c.currency {
+	if c := m.customers.at(ci); a.Ccy != c.currency {
 		return inconsistent("%s in %s, customer %s in %s", what, a.Ccy, c.id, c.currency)
 	}
 	return nil
@@ -508,15 +507,15 @@ func (m *Model) sameCcy(ci int32, what string, a domain.Money) error {
 const docScanMax = 32
 
 func (m *Model) invoiceOf(ci int32, id domain.InvoiceID) (int32, bool) {
-	return m.docOf(m.invoiceIndex, ci, m.customers[ci].invoices, string(id), func(i int32) string { return string(m.invoices.at(i).id) })
+	return m.docOf(m.invoiceIndex, ci, m.customers.at(ci).invoices, string(id), func(i int32) string { return string(m.invoices.at(i).id) })
 }
 
 func (m *Model) paymentOf(ci int32, id domain.PaymentID) (int32, bool) {
-	return m.docOf(m.paymentIndex, ci, m.customers[ci].payments, string(id), func(i int32) string { return string(m.payments.at(i).id) })
+	return m.docOf(m.paymentIndex, ci, m.customers.at(ci).payments, string(id), func(i int32) string { return string(m.payments.at(i).id) })
 }
 
 func (m *Model) creditNoteOf(ci int32, id domain.CreditNoteID) (int32, bool) {
-	return m.docOf(m.creditNoteIndex, ci, m.customers[ci].creditNotes, string(id), func(i int32) string { return string(m.creditNotes.at(i).id) })
+	return m.docOf(m.creditNoteIndex, ci, m.customers.at(ci).creditNotes, string(id), func(i int32) string { return string(m.creditNotes.at(i).id) })
 }
 
 // docOf finds the document id among customer ci's list (see docScanMax).
@@ -583,7 +582,7 @@ func (m *Model) applyEvent(stream string, ev domain.Event) error {
 	if err != nil {
 		return err
 	}
-	c := &m.customers[ci]
+	c := m.customers.at(ci)
 	switch e := ev.(type) {
 	case domain.CreditLimitChanged:
 		if err := m.sameCcy(ci, "credit limit", e.Limit); err != nil {
@@ -714,7 +713,7 @@ func (m *Model) applyRates(e domain.ExchangeRatesPublished) error {
 }
 
 func (m *Model) applyInvoice(ci int32, e domain.InvoiceIssued) error {
-	if e.Amount.Ccy != m.customers[ci].currency { // the message only when it fails: this is the hot path
+	if e.Amount.Ccy != m.customers.at(ci).currency { // the message only when it fails: this is the hot path
 		return m.sameCcy(ci, "invoice "+string(e.InvoiceID), e.Amount)
 	}
 	if e.Amount.Minor <= 0 || e.DueDate.Before(e.IssueDate) {
@@ -732,7 +731,7 @@ func (m *Model) applyInvoice(ci int32, e domain.InvoiceIssued) error {
 		id: id, number: number, amount: e.Amount.Minor, open: e.Amount.Minor,
 		cust: ci, issue: e.IssueDate, due: e.DueDate,
 	})
-	c := &m.customers[ci]
+	c := m.customers.at(ci)
 	c.invoices = append(c.invoices, ii)
 	indexDocs(m.invoiceIndex, ci, c.invoices, func(i int32) string { return string(m.invoices.at(i).id) })
 	m.move(ci, e.Amount.Minor, 0, 0)
@@ -757,7 +756,7 @@ func (m *Model) checkAllocations(ci int32, what string, allocs []domain.Allocati
 	out := make([]allocation, 0, len(allocs))
 	var total int64
 	for _, a := range allocs {
-		if a.Amount.Ccy != m.customers[ci].currency {
+		if a.Amount.Ccy != m.customers.at(ci).currency {
 			return nil, 0, m.sameCcy(ci, what+" allocation", a.Amount)
 		}
 		if a.Amount.Minor <= 0 {
@@ -836,7 +835,7 @@ func (m *Model) applyCreditNote(ci int32, e domain.CreditNoteIssued) error {
 		id: domain.CreditNoteID(m.ids.clone(string(e.CreditNoteID))), amount: e.Amount.Minor,
 		standing: e.Amount.Minor - applied, cust: ci, invoice: ii, issue: e.IssueDate,
 	})
-	c := &m.customers[ci]
+	c := m.customers.at(ci)
 	c.creditNotes = append(c.creditNotes, ni)
 	indexDocs(m.creditNoteIndex, ci, c.creditNotes, func(i int32) string { return string(m.creditNotes.at(i).id) })
 	m.move(ci, 0, 0, e.Amount.Minor-applied)
@@ -848,10 +847,10 @@ func (m *Model) applyCreditNote(ci int32, e domain.CreditNoteIssued) error {
 
 func (m *Model) applyPayment(ci int32, e domain.PaymentReceived) error {
 	what := "payment " + string(e.PaymentID)
-	if e.Amount.Ccy != m.customers[ci].currency {
+	if e.Amount.Ccy != m.customers.at(ci).currency {
 		return m.sameCcy(ci, what, e.Amount)
 	}
-	if e.Unallocated.Minor != 0 && e.Unallocated.Ccy != m.customers[ci].currency {
+	if e.Unallocated.Minor != 0 && e.Unallocated.Ccy != m.customers.at(ci).currency {
 		return m.sameCcy(ci, what+" unallocated", e.Unallocated)
 	}
 	if _, dup := m.paymentOf(ci, e.PaymentID); dup {
@@ -869,7 +868,7 @@ func (m *Model) applyPayment(ci int32, e domain.PaymentReceived) error {
 		unallocated: e.Unallocated.Minor, cust: ci, received: e.ReceivedOn,
 	})
 	p := m.payments.at(pi)
-	c := &m.customers[ci]
+	c := m.customers.at(ci)
 	c.payments = append(c.payments, pi)
 	indexDocs(m.paymentIndex, ci, c.payments, func(i int32) string { return string(m.payments.at(i).id) })
 	m.move(ci, 0, e.Unallocated.Minor, 0)
@@ -1000,7 +999,7 @@ func (m *Model) applyReversed(ci int32, e domain.PaymentReversed) error {
 	if e.UnallocatedRemoved.Minor != p.unallocated {
 		m.replay.skipped++ // replay: what could not apply as of the replay date leaves with the rest
 	}
-	c := &m.customers[ci]
+	c := m.customers.at(ci)
 	for _, r := range reopens {
 		// The bounced cash is owed again, even on an invoice written off since: it comes
 		// back into open items (as domain.Evolve does); the customer's write-off count,
@@ -1082,7 +1081,7 @@ func (m *Model) applyWriteOff(ci int32, e domain.InvoiceWrittenOff) error {
 		amount = v.open // replay: only what is open as of the replay date can be lost
 	}
 	v.flags |= invWrittenOff
-	m.customers[ci].writeOffs++
+	m.customers.at(ci).writeOffs++
 	if amount > 0 {
 		m.settle(ii, entry{amount: amount, on: e.WrittenOffOn, paidOn: e.WrittenOffOn, src: -1, kind: entryWriteOff})
 	}
@@ -1093,8 +1092,8 @@ func (m *Model) applyWriteOff(ci int32, e domain.InvoiceWrittenOff) error {
 // property tests call it after every event; it is O(model).
 func (m *Model) check() error {
 	want := map[domain.Currency]totals{}
-	for ci := range m.customers {
-		c := &m.customers[ci]
+	for ci := range int32(m.customers.len()) {
+		c := m.customers.at(ci)
 		t := want[c.currency]
 		t.customers++
 		t.openInvoices += c.openInvoices
@@ -1112,8 +1111,8 @@ func (m *Model) check() error {
 			return fmt.Errorf("portfolio totals in %s without customers: %+v", ccy, *t)
 		}
 	}
-	for ci := range m.customers {
-		c := &m.customers[ci]
+	for ci := range int32(m.customers.len()) {
+		c := m.customers.at(ci)
 		var open, unalloc, standing int64
 		for _, ii := range c.invoices {
 			v := m.invoices.at(ii)

@@ -188,8 +188,8 @@ func Penalties(m *Model, s Scope, asOf domain.Date, pol PenaltyPolicy) (PenaltyR
 	}
 	rep := PenaltyReport{AsOf: asOf, Lines: []PenaltyLine{}, IndemnityTotal: money(0, "EUR")}
 	totals := make(map[domain.Currency]int64)
-	for ci := range m.customers {
-		c := &m.customers[ci]
+	for ci := range int32(m.customers.len()) {
+		c := m.customers.at(ci)
 		if !s.has(c) {
 			continue
 		}

@@ -26,7 +26,7 @@ func CustomersFigures(m *Model, ids []domain.CustomerID, asOf domain.Date, cfg C
 		if !ok {
 			return nil, fmt.Errorf("ledger: customer %q: %w", id, ErrUnknownCustomer)
 		}
-		c := &m.customers[ci]
+		c := m.customers.at(ci)
 		var cs sums
 		cs, lines = m.customerSums(c, asOf, cfg, lines)
 		f, err := m.combine(map[domain.Currency]*sums{c.currency: &cs}, asOf, cfg)
@@ -65,8 +65,8 @@ func PortfolioDSOHistory(m *Model, ends []domain.Date) ([]DSOPoint, error) {
 		per[k] = make(map[domain.Currency]*acc)
 		periods[k] = DefaultPeriod(d)
 	}
-	for ci := range m.customers {
-		c := &m.customers[ci]
+	for ci := range int32(m.customers.len()) {
+		c := m.customers.at(ci)
 		for k, d := range ends {
 			a := per[k][c.currency]
 			if a == nil {

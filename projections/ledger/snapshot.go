@@ -21,13 +21,14 @@ import (
 // each id, name and code out of it: one allocation instead of one per string (version 1
 // interleaved them, and its decode spent a sixth of its time allocating strings).
 //
-// The first part holds the position, rates and customers, and the number of invoices; then
-// one part per chunkLen invoices (the last one fewer); then one part with the payments,
-// credit notes and plans. The invoice parts decode in parallel into their own chunks, the
-// last part alongside them, so a restart's decode uses every core (version 2 was one part).
+// The first part holds the position, the rates and the numbers of customers and invoices;
+// then one part with the customers; one part per chunkLen invoices (the last one fewer);
+// one part with the payments, credit notes and plans. The parts after the first decode in
+// parallel, the invoices straight into their chunks, so a restart's decode uses every core
+// (version 2 was one part; version 3 decoded the customers before the other parts).
 const (
 	snapshotMagic   = "ENCL"
-	snapshotVersion = 3
+	snapshotVersion = 4
 )
 
 // ErrBadSnapshot: the snapshot bytes are damaged or of another format.
@@ -69,9 +70,9 @@ func (m *Model) MarshalBinary() ([]byte, error) {
 	if m.replay != nil {
 		return nil, fmt.Errorf("ledger: a replayed model is not snapshotted")
 	}
-	e := &encoder{b: make([]byte, 0, 64+chunkLen*64+len(m.customers)*64),
-		strs: make([]byte, 0, chunkLen*32+len(m.customers)*48)}
-	out := make([]byte, 0, 64+m.invoices.len()*48+m.payments.len()*32+len(m.customers)*112)
+	e := &encoder{b: make([]byte, 0, 64+chunkLen*64+m.customers.len()*64),
+		strs: make([]byte, 0, chunkLen*32+m.customers.len()*48)}
+	out := make([]byte, 0, 64+m.invoices.len()*48+m.payments.len()*32+m.customers.len()*112)
 	out = append(out, snapshotMagic...)
 	out = append(out, snapshotVersion)
 	e.u(m.position)
@@ -87,9 +88,11 @@ func (m *Model) MarshalBinary() ([]byte, error) {
 			e.i(p.e9)
 		}
 	}
-	e.count(len(m.customers))
-	for i := range m.customers {
-		c := &m.customers[i]
+	e.count(m.customers.len())
+	e.count(m.invoices.len())
+	out = e.flush(out)
+	for i := range int32(m.customers.len()) {
+		c := m.customers.at(i)
 		e.s(string(c.id))
 		e.s(c.name)
 		e.s(c.country)
@@ -119,7 +122,6 @@ func (m *Model) MarshalBinary() ([]byte, error) {
 			e.d(p.recordedOn)
 		}
 	}
-	e.count(m.invoices.len())
 	out = e.flush(out)
 	for i := range int32(m.invoices.len()) {
 		if i > 0 && i%chunkLen == 0 {
@@ -312,45 +314,10 @@ func (m *Model) UnmarshalBinary(b []byte) error {
 		}
 		n.rates[c] = pts
 	}
-	n.customers = make([]customer, d.count(20))
-	// Indexes sized once: growing them entry by entry was most of the decode time.
-	n.customerIndex = make(map[domain.CustomerID]int32, len(n.customers))
-	for i := range n.customers {
-		c := &n.customers[i]
-		c.id = domain.CustomerID(d.s())
-		c.name = d.s()
-		c.country = n.intern(d.s())
-		c.sector = n.intern(d.s())
-		c.segment = n.intern(d.s())
-		c.currency = domain.Currency(n.intern(d.s()))
-		c.insurer = n.intern(d.s())
-		c.rating.agency = n.intern(d.s())
-		c.rating.grade = n.intern(d.s())
-		c.rating.score = int32(d.i())
-		c.rating.on = d.d()
-		c.terms.Kind = domain.TermsKind(d.byte1())
-		c.terms.Days = int(d.i())
-		c.limit = d.i()
-		c.covered = d.i()
-		c.registeredOn = d.d()
-		c.declarationDays = d.i32()
-		c.reversals = uint32(d.u())
-		c.disputes = uint32(d.u())
-		c.writeOffs = uint32(d.u())
-		c.reminders = uint32(d.u())
-		if k := d.count(4); k > 0 {
-			c.promises = make([]promise, k)
-			for j := range c.promises {
-				c.promises[j] = promise{id: d.s(), amount: d.i(), promisedFor: d.d(), recordedOn: d.d()}
-			}
-		}
-		if _, dup := n.customerIndex[c.id]; dup {
-			d.fail("duplicate customer")
-		}
-		n.customerIndex[c.id] = int32(i)
-		n.totalsOf(c.currency).customers++
+	customers, invoices := d.u(), d.u()
+	if customers > uint64(len(top.b)/20) { // a customer takes at least 20 bytes
+		d.fail("customer count")
 	}
-	invoices := d.u()
 	if invoices > uint64(len(top.b)/12) { // an invoice takes at least 12 bytes
 		d.fail("invoice count")
 	}
@@ -358,7 +325,9 @@ func (m *Model) UnmarshalBinary(b []byte) error {
 	if d.err != nil {
 		return d.err
 	}
-	// The parts' bounds first (cheap), then their contents in parallel.
+	// The parts' bounds first (cheap), then their contents in parallel: the customers, the
+	// invoice parts, the last part.
+	custs := top.part()
 	parts := make([]*decoder, 0, (invoices+chunkLen-1)/chunkLen+1)
 	for range (invoices + chunkLen - 1) / chunkLen {
 		parts = append(parts, top.part())
@@ -370,22 +339,29 @@ func (m *Model) UnmarshalBinary(b []byte) error {
 	if top.err != nil {
 		return top.err
 	}
+	n.customers.resize(int(customers))
 	n.invoices.resize(int(invoices))
-	nc := int32(len(n.customers))
-	workers := max(1, min(runtime.GOMAXPROCS(0), snapshotDecodersMax, len(parts)+1))
-	open := make([][]int64, workers) // each worker's sums of open invoices per customer
+	nc := int32(customers)
+	workers := max(1, min(runtime.GOMAXPROCS(0), snapshotDecodersMax, len(parts)+2))
+	// Each worker's sums per customer of open invoices; the last part's of cash on
+	// account and standing credit: only the customers' job writes the customers.
+	open := make([][]int64, workers)
+	unallocated, standing := make([]int64, nc), make([]int64, nc)
 	var next atomic.Int64
 	decode := func(w int) {
 		var pool []entry
-		for k := int(next.Add(1) - 1); k <= len(parts); k = int(next.Add(1) - 1) {
-			if k == len(parts) {
-				n.decodeLastPart(last, nc)
-				continue
+		for k := int(next.Add(1) - 1); k <= len(parts)+1; k = int(next.Add(1) - 1) {
+			switch k {
+			case 0:
+				n.decodeCustomers(custs)
+			case len(parts) + 1:
+				n.decodeLastPart(last, nc, unallocated, standing)
+			default:
+				if open[w] == nil {
+					open[w] = make([]int64, nc)
+				}
+				pool = n.decodeInvoicePart(parts[k-1], k-1, nc, pool, open[w])
 			}
-			if open[w] == nil {
-				open[w] = make([]int64, nc)
-			}
-			pool = n.decodeInvoicePart(parts[k], k, nc, pool, open[w])
 		}
 	}
 	var wg sync.WaitGroup
@@ -398,23 +374,34 @@ func (m *Model) UnmarshalBinary(b []byte) error {
 	}
 	decode(0)
 	wg.Wait()
-	for _, p := range append(parts, last) {
+	for _, p := range append(append([]*decoder{custs}, parts...), last) {
 		if p.err != nil {
 			return p.err
 		}
 	}
-	for _, sums := range open {
-		for ci, v := range sums {
-			n.customers[ci].openInvoices += v // the portfolio totals: below
+	for ci := range nc { // the portfolio totals: below
+		c := n.customers.at(ci)
+		c.unallocated, c.standingCredit = unallocated[ci], standing[ci]
+		for _, sums := range open {
+			if sums != nil {
+				c.openInvoices += sums[ci]
+			}
 		}
 	}
 	// Each customer's documents, in document order, carved from one array per kind; only
 	// the lists longer than docScanMax go into the indexes.
-	invs := groupByCustomer(len(n.customers), n.invoices.len(), func(i int) int32 { return n.invoices.at(int32(i)).cust })
-	pays := groupByCustomer(len(n.customers), n.payments.len(), func(i int) int32 { return n.payments.at(int32(i)).cust })
-	cns := groupByCustomer(len(n.customers), n.creditNotes.len(), func(i int) int32 { return n.creditNotes.at(int32(i)).cust })
-	for ci := range n.customers {
-		c := &n.customers[ci]
+	// The three are independent: the payments' and credit notes' beside the invoices'.
+	var invs, pays, cns [][]int32
+	wg.Add(1)
+	go func() { // ends after two counting sorts
+		defer wg.Done()
+		pays = groupByCustomer(n.customers.len(), n.payments.len(), func(i int) int32 { return n.payments.at(int32(i)).cust })
+		cns = groupByCustomer(n.customers.len(), n.creditNotes.len(), func(i int) int32 { return n.creditNotes.at(int32(i)).cust })
+	}()
+	invs = groupByCustomer(n.customers.len(), n.invoices.len(), func(i int) int32 { return n.invoices.at(int32(i)).cust })
+	wg.Wait()
+	for ci := range int32(n.customers.len()) {
+		c := n.customers.at(ci)
 		t := n.totalsOf(c.currency)
 		t.openInvoices += c.openInvoices
 		t.unallocated += c.unallocated
@@ -495,6 +482,50 @@ func custOK(d *decoder, ci, customers int32) bool {
 	return true
 }
 
+// decodeCustomers decodes the customers' part into n.customers, sized beforehand, and
+// indexes them. It runs beside the other parts' decoding, which do not touch the customers.
+func (n *Model) decodeCustomers(d *decoder) {
+	d.begin()
+	// Indexes sized once: growing them entry by entry was most of the decode time.
+	n.customerIndex = make(map[domain.CustomerID]int32, n.customers.len())
+	for i := range int32(n.customers.len()) {
+		c := n.customers.at(i)
+		c.id = domain.CustomerID(d.s())
+		c.name = d.s()
+		c.country = n.intern(d.s())
+		c.sector = n.intern(d.s())
+		c.segment = n.intern(d.s())
+		c.currency = domain.Currency(n.intern(d.s()))
+		c.insurer = n.intern(d.s())
+		c.rating.agency = n.intern(d.s())
+		c.rating.grade = n.intern(d.s())
+		c.rating.score = int32(d.i())
+		c.rating.on = d.d()
+		c.terms.Kind = domain.TermsKind(d.byte1())
+		c.terms.Days = int(d.i())
+		c.limit = d.i()
+		c.covered = d.i()
+		c.registeredOn = d.d()
+		c.declarationDays = d.i32()
+		c.reversals = uint32(d.u())
+		c.disputes = uint32(d.u())
+		c.writeOffs = uint32(d.u())
+		c.reminders = uint32(d.u())
+		if k := d.count(4); k > 0 {
+			c.promises = make([]promise, k)
+			for j := range c.promises {
+				c.promises[j] = promise{id: d.s(), amount: d.i(), promisedFor: d.d(), recordedOn: d.d()}
+			}
+		}
+		if _, dup := n.customerIndex[c.id]; dup {
+			d.fail("duplicate customer")
+		}
+		n.customerIndex[c.id] = int32(i)
+		n.totalsOf(c.currency).customers++
+	}
+	d.end()
+}
+
 // decodeInvoicePart decodes the invoices of part k into their chunk, adding their open
 // amounts to open (one per customer). Entries are carved from pool, which it returns.
 func (n *Model) decodeInvoicePart(d *decoder, k int, customers int32, pool []entry, open []int64) []entry {
@@ -538,10 +569,9 @@ func (n *Model) decodeInvoicePart(d *decoder, k int, customers int32, pool []ent
 	return pool
 }
 
-// decodeLastPart decodes the payments, credit notes and plans, adding their amounts on
-// account and standing to their customers. It runs beside decodeInvoicePart, which touches
-// neither the customers nor these.
-func (n *Model) decodeLastPart(d *decoder, customers int32) {
+// decodeLastPart decodes the payments, credit notes and plans, summing their amounts on
+// account and standing per customer. It runs beside the other parts' decoding.
+func (n *Model) decodeLastPart(d *decoder, customers int32, unallocated, standing []int64) {
 	d.begin()
 	n.payments.resize(d.count(6))
 	for i := range int32(n.payments.len()) {
@@ -553,7 +583,7 @@ func (n *Model) decodeLastPart(d *decoder, customers int32) {
 		if !custOK(d, p.cust, customers) {
 			break
 		}
-		n.customers[p.cust].unallocated += p.unallocated
+		unallocated[p.cust] += p.unallocated
 	}
 	n.creditNotes.resize(d.count(6))
 	for i := range int32(n.creditNotes.len()) {
@@ -570,7 +600,7 @@ func (n *Model) decodeLastPart(d *decoder, customers int32) {
 			d.fail("credit note invoice")
 			break
 		}
-		n.customers[cn.cust].standingCredit += cn.standing
+		standing[cn.cust] += cn.standing
 	}
 	n.plans = make([]plan, d.count(5))
 	for i := range n.plans {

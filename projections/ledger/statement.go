@@ -73,7 +73,7 @@ func CustomerStatement(m *Model, id domain.CustomerID, from, asOf domain.Date) (
 	if !from.IsZero() && from.After(asOf) {
 		return Statement{}, domain.FieldErrorf(domain.KindInvalid, "invalid_query", "from", "from %s is after as_of %s", from, asOf)
 	}
-	c := &m.customers[ci]
+	c := m.customers.at(ci)
 	st := Statement{CustomerID: c.id, Name: c.name, Currency: c.currency, AsOf: asOf, Lines: []StatementLine{}}
 	if !from.IsZero() {
 		f := from

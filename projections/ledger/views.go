@@ -102,7 +102,7 @@ func CustomerInvoices(m *Model, id domain.CustomerID, asOf domain.Date, openOnly
 	if !ok {
 		return nil, fmt.Errorf("ledger: customer %q: %w", id, ErrUnknownCustomer)
 	}
-	c := &m.customers[ci]
+	c := m.customers.at(ci)
 	out := make([]InvoiceView, 0, len(c.invoices))
 	for _, ii := range c.invoices {
 		v := m.invoices.at(ii)
@@ -179,7 +179,7 @@ func CustomerProfile(m *Model, id domain.CustomerID) (Profile, error) {
 	if !ok {
 		return Profile{}, fmt.Errorf("ledger: customer %q: %w", id, ErrUnknownCustomer)
 	}
-	c := &m.customers[ci]
+	c := m.customers.at(ci)
 	p := Profile{
 		CustomerID: c.id, Name: c.name, Country: c.country, Sector: c.sector, Segment: c.segment,
 		Currency: c.currency, Terms: c.terms, RegisteredOn: c.registeredOn,
@@ -213,9 +213,9 @@ func CustomerProfile(m *Model, id domain.CustomerID) (Profile, error) {
 
 // CustomerIDs returns the ids of the customers in scope s, sorted.
 func CustomerIDs(m *Model, s Scope) []domain.CustomerID {
-	out := make([]domain.CustomerID, 0, len(m.customers))
-	for ci := range m.customers {
-		if c := &m.customers[ci]; s.has(c) {
+	out := make([]domain.CustomerID, 0, m.customers.len())
+	for ci := range int32(m.customers.len()) {
+		if c := m.customers.at(ci); s.has(c) {
 			out = append(out, c.id)
 		}
 	}
@@ -225,7 +225,7 @@ func CustomerIDs(m *Model, s Scope) []domain.CustomerID {
 
 // Counts returns the number of customers, invoices, payments and credit notes held.
 func (m *Model) Counts() (customers, invoices, payments, creditNotes int) {
-	return len(m.customers), m.invoices.len(), m.payments.len(), m.creditNotes.len()
+	return m.customers.len(), m.invoices.len(), m.payments.len(), m.creditNotes.len()
 }
 
 // TermFinding is an invoice whose payment terms exceed the LME cap.
@@ -243,8 +243,8 @@ type TermFinding struct {
 // cap, domain.ExceedsLMECap).
 func PaymentTermFindings(m *Model, s Scope, asOf domain.Date) []TermFinding {
 	out := []TermFinding{}
-	for ci := range m.customers {
-		c := &m.customers[ci]
+	for ci := range int32(m.customers.len()) {
+		c := m.customers.at(ci)
 		if !s.has(c) {
 			continue
 		}
@@ -286,8 +286,8 @@ type DeclarationDeadline struct {
 // warning window.
 func InsuranceDeadlines(m *Model, s Scope, asOf domain.Date, warnDays int) []DeclarationDeadline {
 	out := []DeclarationDeadline{}
-	for ci := range m.customers {
-		c := &m.customers[ci]
+	for ci := range int32(m.customers.len()) {
+		c := m.customers.at(ci)
 		if !s.has(c) || c.declarationDays <= 0 || c.covered <= 0 {
 			continue
 		}
