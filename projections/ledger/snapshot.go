@@ -390,16 +390,22 @@ func (m *Model) UnmarshalBinary(b []byte) error {
 	}
 	// Each customer's documents, in document order, carved from one array per kind; only
 	// the lists longer than docScanMax go into the indexes.
-	// The three are independent: the payments' and credit notes' beside the invoices'.
+	// The three are independent: the payments' and credit notes' beside the invoices';
+	// then that goroutine checks the references while this one derives and checks the
+	// totals (both only read the documents).
 	var invs, pays, cns [][]int32
+	var refsErr error
+	grouped := make(chan struct{})
 	wg.Add(1)
-	go func() { // ends after two counting sorts
+	go func() { // ends after two counting sorts and the references' check
 		defer wg.Done()
 		pays = groupByCustomer(n.customers.len(), n.payments.len(), func(i int) int32 { return n.payments.at(int32(i)).cust })
 		cns = groupByCustomer(n.customers.len(), n.creditNotes.len(), func(i int) int32 { return n.creditNotes.at(int32(i)).cust })
+		close(grouped)
+		refsErr = n.checkReferences()
 	}()
 	invs = groupByCustomer(n.customers.len(), n.invoices.len(), func(i int) int32 { return n.invoices.at(int32(i)).cust })
-	wg.Wait()
+	<-grouped
 	for ci := range int32(n.customers.len()) {
 		c := n.customers.at(ci)
 		t := n.totalsOf(c.currency)
@@ -411,7 +417,26 @@ func (m *Model) UnmarshalBinary(b []byte) error {
 		indexAll(n.paymentIndex, int32(ci), c.payments, func(i int32) string { return string(n.payments.at(i).id) })
 		indexAll(n.creditNoteIndex, int32(ci), c.creditNotes, func(i int32) string { return string(n.creditNotes.at(i).id) })
 	}
-	// References the metrics follow blindly: check them once here.
+	checkErr := n.check() // does not follow the references being checked meanwhile
+	wg.Wait()
+	if refsErr != nil {
+		return refsErr
+	}
+	for c := range n.rates {
+		if !slices.IsSortedFunc(n.rates[c], func(a, b ratePoint) int { return int(a.on.Days() - b.on.Days()) }) {
+			return fmt.Errorf("%w: rates of %s out of order", ErrBadSnapshot, c)
+		}
+	}
+	if checkErr != nil {
+		return fmt.Errorf("%w: %v", ErrBadSnapshot, checkErr)
+	}
+	*m = *n
+	return nil
+}
+
+// checkReferences checks the references the metrics follow blindly, once: each invoice's
+// plan and the payment or credit note of each of its entries.
+func (n *Model) checkReferences() error {
 	for i := range int32(n.invoices.len()) {
 		v := n.invoices.at(i)
 		if v.plan < 0 || int(v.plan) > len(n.plans) {
@@ -432,15 +457,6 @@ func (m *Model) UnmarshalBinary(b []byte) error {
 			}
 		}
 	}
-	for c := range n.rates {
-		if !slices.IsSortedFunc(n.rates[c], func(a, b ratePoint) int { return int(a.on.Days() - b.on.Days()) }) {
-			return fmt.Errorf("%w: rates of %s out of order", ErrBadSnapshot, c)
-		}
-	}
-	if err := n.check(); err != nil {
-		return fmt.Errorf("%w: %v", ErrBadSnapshot, err)
-	}
-	*m = *n
 	return nil
 }
 
