@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+	"unsafe"
 )
 
 // Hash is a SHA-256 digest in the log's hash chain.
@@ -111,7 +112,16 @@ func AppendCanonical(buf []byte, e *Envelope) []byte {
 // DecodeCanonical reads canonical bytes written by AppendCanonical into e (Hash is left
 // untouched). Strings and Data are copied, so b may be reused. Any malformation is an
 // *Error with code malformed_event; it never panics.
-func DecodeCanonical(b []byte, e *Envelope) error {
+func DecodeCanonical(b []byte, e *Envelope) error { return decodeCanonical(b, e, false) }
+
+// DecodeCanonicalView is DecodeCanonical without the copies: e's strings, RequestHash and
+// Data alias b, which must not change while e (or a string taken from it) is in use. It is
+// for a reader that decodes a whole page of records from one buffer it keeps unchanged,
+// and applies them before reusing it (a projection's catch-up): a replay of millions of
+// events then allocates nothing per envelope. Whoever keeps a string beyond that copies it.
+func DecodeCanonicalView(b []byte, e *Envelope) error { return decodeCanonical(b, e, true) }
+
+func decodeCanonical(b []byte, e *Envelope, view bool) error {
 	const fixed = 1 + 8 + 8 + 8 + 4 + 2 + 32
 	if len(b) < fixed {
 		return Errorf(KindInvalid, CodeMalformedEvent, "canonical event: %d bytes, want at least %d", len(b), fixed)
@@ -152,7 +162,12 @@ func DecodeCanonical(b []byte, e *Envelope) error {
 		end := len(b) - len(rest)
 		bounds[i] = [2]int{end - len(v) - strStart, end - strStart}
 	}
-	all := string(b[strStart : len(b)-len(rest)])
+	var all string
+	if view && len(b)-len(rest) > strStart {
+		all = unsafe.String(unsafe.SliceData(b[strStart:]), len(b)-len(rest)-strStart)
+	} else {
+		all = string(b[strStart : len(b)-len(rest)])
+	}
 	for i, f := range fields {
 		*f = all[bounds[i][0]:bounds[i][1]]
 	}
@@ -162,13 +177,20 @@ func DecodeCanonical(b []byte, e *Envelope) error {
 	}
 	e.RequestHash = nil
 	if len(rh) > 0 {
-		e.RequestHash = append([]byte(nil), rh...)
+		e.RequestHash = rh[:len(rh):len(rh)]
+		if !view {
+			e.RequestHash = append([]byte(nil), rh...)
+		}
 	}
 	data, err := next("data", canonicalDataMax)
 	if err != nil {
 		return err
 	}
-	e.Data = append(json.RawMessage(nil), data...)
+	if view {
+		e.Data = json.RawMessage(data[:len(data):len(data)])
+	} else {
+		e.Data = append(json.RawMessage(nil), data...)
+	}
 	if len(rest) != 0 {
 		return Errorf(KindInvalid, CodeMalformedEvent, "canonical event: %d trailing bytes", len(rest))
 	}

@@ -380,7 +380,31 @@ func DecodeEvent(typ string, schema uint16, data []byte) (Event, error) {
 	if schema != CurrentSchemaVersion {
 		return nil, Errorf(KindInvalid, CodeUnsupportedSchema, "event %s: schema version %d, this build reads %d", typ, schema, CurrentSchemaVersion)
 	}
-	if ev, ok := decodeFast(typ, data); ok {
+	if ev, ok := decodeFast(typ, data, false, nil); ok {
+		return ev, nil
+	}
+	return decodeJSON(typ, mk, data)
+}
+
+// DecodeEventView is DecodeEvent whose result may share data's bytes: the strings of the
+// events its fast decoder reads (InvoiceIssued, PaymentReceived, CustomerRegistered) alias
+// data instead of copying it, so data must not change while the event, or a string taken
+// from it, is in use. For a projection's catch-up, which decodes a page from one buffer and
+// applies it before reusing the buffer; the projection copies whatever it keeps.
+//
+// With a slab, those events are pointers into it (*InvoiceIssued, *PaymentReceived,
+// *CustomerRegistered, and their allocations carved from it), valid until slab.Reset: the
+// events of a page then cost no allocation each. Every other type is a value, as from
+// DecodeEvent.
+func DecodeEventView(typ string, schema uint16, data []byte, slab *EventSlab) (Event, error) {
+	mk, ok := eventFactories[typ]
+	if !ok {
+		return nil, Errorf(KindInvalid, CodeUnknownEventType, "unknown event type %q", typ)
+	}
+	if schema != CurrentSchemaVersion {
+		return nil, Errorf(KindInvalid, CodeUnsupportedSchema, "event %s: schema version %d, this build reads %d", typ, schema, CurrentSchemaVersion)
+	}
+	if ev, ok := decodeFast(typ, data, true, slab); ok {
 		return ev, nil
 	}
 	return decodeJSON(typ, mk, data)

@@ -1,6 +1,9 @@
 package domain
 
-import "time"
+import (
+	"time"
+	"unsafe"
+)
 
 // A decoder without reflection for the events a replay meets most (InvoiceIssued,
 // PaymentReceived, CustomerRegistered), used by DecodeEvent before encoding/json.
@@ -15,14 +18,16 @@ import "time"
 
 // decodeFast decodes data of an event of type typ at the current schema version, or says it
 // cannot (ok false) and the caller must use encoding/json.
-func decodeFast(typ string, data []byte) (ev Event, ok bool) {
-	s := jscan{b: data, ok: true}
+// With view, its strings alias data (DecodeEventView); with a slab, the event is a pointer
+// into it.
+func decodeFast(typ string, data []byte, view bool, slab *EventSlab) (ev Event, ok bool) {
+	s := jscan{b: data, ok: true, view: view, slab: slab}
 	switch typ {
 	case TypeInvoiceIssued:
 		var e InvoiceIssued
 		s.lit(`{"invoice_id":`)
 		id := s.raw()
-		e.InvoiceID = InvoiceID(id)
+		e.InvoiceID = InvoiceID(s.string(id))
 		s.lit(`,"number":`)
 		e.Number = s.strSame(id, string(e.InvoiceID))
 		s.lit(`,"amount":`)
@@ -35,7 +40,12 @@ func decodeFast(typ string, data []byte) (ev Event, ok bool) {
 			e.Terms = s.str()
 		}
 		s.lit(`}`)
-		ev = e
+		if slab != nil {
+			slab.invoices = append(slab.invoices, e)
+			ev = &slab.invoices[len(slab.invoices)-1]
+		} else {
+			ev = e
+		}
 	case TypePaymentReceived:
 		var e PaymentReceived
 		s.lit(`{"payment_id":`)
@@ -52,7 +62,12 @@ func decodeFast(typ string, data []byte) (ev Event, ok bool) {
 			e.Reference = s.str()
 		}
 		s.lit(`}`)
-		ev = e
+		if slab != nil {
+			slab.payments = append(slab.payments, e)
+			ev = &slab.payments[len(slab.payments)-1]
+		} else {
+			ev = e
+		}
 	case TypeCustomerRegistered:
 		var e CustomerRegistered
 		s.lit(`{"customer_id":`)
@@ -76,7 +91,12 @@ func decodeFast(typ string, data []byte) (ev Event, ok bool) {
 		s.lit(`,"registered_on":`)
 		e.RegisteredOn = s.date()
 		s.lit(`}`)
-		ev = e
+		if slab != nil {
+			slab.customers = append(slab.customers, e)
+			ev = &slab.customers[len(slab.customers)-1]
+		} else {
+			ev = e
+		}
 	default:
 		return nil, false
 	}
@@ -89,9 +109,30 @@ func decodeFast(typ string, data []byte) (ev Event, ok bool) {
 // jscan reads the bytes json.Marshal writes; ok turns false at the first thing it does not
 // expect, and every later call is then a no-op.
 type jscan struct {
-	b  []byte
-	i  int
-	ok bool
+	b    []byte
+	i    int
+	ok   bool
+	view bool       // strings alias b (DecodeEventView)
+	slab *EventSlab // allocations carved from it, when not nil
+}
+
+// EventSlab holds the events DecodeEventView decodes when given one, so that a page of
+// events costs a few allocations rather than one or two per event. Reset reuses it: the
+// events decoded into it before must no longer be in use.
+type EventSlab struct {
+	invoices  []InvoiceIssued
+	payments  []PaymentReceived
+	customers []CustomerRegistered
+	allocs    []Allocation
+}
+
+// Reset empties the slab for the next page.
+func (s *EventSlab) Reset() {
+	clear(s.invoices)
+	clear(s.payments)
+	clear(s.customers)
+	clear(s.allocs)
+	s.invoices, s.payments, s.customers, s.allocs = s.invoices[:0], s.payments[:0], s.customers[:0], s.allocs[:0]
 }
 
 func (s *jscan) lit(l string) {
@@ -130,7 +171,15 @@ func (s *jscan) raw() []byte {
 	return nil
 }
 
-func (s *jscan) str() string { return string(s.raw()) }
+func (s *jscan) str() string { return s.string(s.raw()) }
+
+// string returns v, one of raw's results, as a string: a copy, or with view its bytes.
+func (s *jscan) string(v []byte) string {
+	if s.view && len(v) > 0 {
+		return unsafe.String(unsafe.SliceData(v), len(v))
+	}
+	return string(v)
+}
 
 // strSame is str, sharing prev's bytes when the value equals prevRaw (an invoice number equal
 // to its id, as in most imports).
@@ -139,7 +188,7 @@ func (s *jscan) strSame(prevRaw []byte, prev string) string {
 	if string(v) == string(prevRaw) {
 		return prev
 	}
-	return string(v)
+	return s.string(v)
 }
 
 // currency reads a currency code without allocating for the common ones.
@@ -157,7 +206,7 @@ func (s *jscan) currency() Currency {
 	case "CHF":
 		return "CHF"
 	}
-	return Currency(v)
+	return Currency(s.string(v))
 }
 
 // int reads a JSON integer as json.Marshal writes an int64 (no leading zero, no exponent, no
@@ -259,6 +308,11 @@ func (s *jscan) allocations() []Allocation {
 	if s.opt(`]`) {
 		return out
 	}
+	start := 0
+	if s.slab != nil {
+		start = len(s.slab.allocs)
+		out = s.slab.allocs
+	}
 	for s.ok {
 		var a Allocation
 		s.lit(`{"invoice_id":`)
@@ -272,5 +326,9 @@ func (s *jscan) allocations() []Allocation {
 		}
 	}
 	s.lit(`]`)
+	if s.slab != nil {
+		s.slab.allocs = out
+		out = out[start:len(out):len(out)] // capped: an append by the caller copies
+	}
 	return out
 }

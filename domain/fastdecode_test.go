@@ -14,7 +14,14 @@ var fastTypes = []string{TypeInvoiceIssued, TypePaymentReceived, TypeCustomerReg
 // the very same event.
 func checkFastMatchesJSON(t *testing.T, typ string, data []byte) (fast bool) {
 	t.Helper()
-	got, ok := decodeFast(typ, data)
+	got, ok := decodeFast(typ, data, false, nil)
+	view, viewOK := decodeFast(typ, data, true, nil)
+	var slab EventSlab
+	slab.allocs = make([]Allocation, 1, 2) // an allocation decoded before: lists are carved after it
+	inSlab, slabOK := decodeFast(typ, data, true, &slab)
+	if ok != viewOK || ok != slabOK {
+		t.Fatalf("%s %s: the fast decoder accepts it %t, as a view %t, in a slab %t", typ, data, ok, viewOK, slabOK)
+	}
 	if !ok {
 		return false
 	}
@@ -24,6 +31,15 @@ func checkFastMatchesJSON(t *testing.T, typ string, data []byte) (fast bool) {
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("%s %s:\nfast %#v\njson %#v", typ, data, got, want)
+	}
+	if !reflect.DeepEqual(view, want) {
+		t.Fatalf("%s %s:\nview %#v\njson %#v", typ, data, view, want)
+	}
+	if reflect.TypeOf(inSlab).Kind() != reflect.Pointer {
+		t.Fatalf("%s %s: %T from a slab, want a pointer", typ, data, inSlab)
+	}
+	if !reflect.DeepEqual(deref(inSlab), want) {
+		t.Fatalf("%s %s:\nslab %#v\njson %#v", typ, data, inSlab, want)
 	}
 	return true
 }
@@ -120,7 +136,7 @@ func TestDecodeFastGivesUp(t *testing.T) {
 		{TypePaymentReceived, `{"payment_id":"P","amount":{"amount":5,"currency":"EUR"},"received_on":"2024-01-01","allocations":[{"invoice_id":"I","amount":{"amount":5,"currency":"EUR"}},],"unallocated":{"amount":0,"currency":""}}`},
 		{TypeCustomerRegistered, `{"customer_id":"C1","name":"N","country":"FR","currency":"EUR","terms":"net-30","credit_limit":{"amount":5,"currency":"EUR"},"registered_on":"2024-01-01"}`},
 	} {
-		if _, ok := decodeFast(c.typ, []byte(c.data)); ok {
+		if _, ok := decodeFast(c.typ, []byte(c.data), false, nil); ok {
 			t.Errorf("the fast decoder took %s", c.data)
 		}
 	}

@@ -287,7 +287,7 @@ func (ck *checkpoint) check(fsys FS, dir string, segNames []string) error {
 		return fmt.Errorf("record at offset %d of %s fails its CRC", start, name)
 	}
 	var e domain.Envelope
-	if err := decodePayload(sha256.New(), payload, &e); err != nil {
+	if err := decodePayload(sha256.New(), payload, &e, false); err != nil {
 		return fmt.Errorf("record at offset %d of %s: %v", start, name, err)
 	}
 	if e.Position != ck.head.Position || e.Hash != ck.head.Hash || e.RecordedAt.UnixNano() != ck.recordedAtNanos {

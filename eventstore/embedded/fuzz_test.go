@@ -151,7 +151,7 @@ func FuzzRecordDecode(f *testing.F) {
 			return
 		}
 		var got domain.Envelope
-		if err := decodePayload(sha256.New(), rec[recordHeaderBytes:], &got); err != nil {
+		if err := decodePayload(sha256.New(), rec[recordHeaderBytes:], &got, false); err != nil {
 			return
 		}
 		again := fuzzRecord(domain.AppendCanonical(nil, &got), got.Hash)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash"
 	"hash/crc32"
+	"slices"
 	"sort"
 	"sync"
 
@@ -45,19 +46,39 @@ func (s *Store) ReadAllUnhashed(ctx context.Context, fromPosition uint64, limit 
 }
 
 func (s *Store) readAll(ctx context.Context, fromPosition uint64, limit int, hashed bool) ([]domain.Envelope, error) {
+	envs, _, err := s.readPage(ctx, fromPosition, limit, hashed, nil, nil)
+	return envs, err
+}
+
+// ReadPage is ReadAll (hashed) or ReadAllUnhashed (not hashed) for a reader that keeps
+// nothing of what it reads, a projection catching up: the envelopes are decoded into envs
+// (its capacity reused) and their strings and data alias buf (its capacity reused, the
+// bytes of the records read), which ReadPage returns for the next call. Nothing is copied
+// per envelope, so a replay allocates nothing per event here; the caller must be done with
+// the envelopes, and anything taken from them, before it passes envs and buf again.
+func (s *Store) ReadPage(ctx context.Context, fromPosition uint64, limit int, hashed bool, envs []domain.Envelope, buf []byte) ([]domain.Envelope, []byte, error) {
+	if buf == nil {
+		buf = []byte{} // non-nil: a view
+	}
+	return s.readPage(ctx, fromPosition, limit, hashed, envs, buf)
+}
+
+// readPage reads like ReadAll; with a nil buf it copies the envelopes' bytes, otherwise
+// they alias buf (ReadPage).
+func (s *Store) readPage(ctx context.Context, fromPosition uint64, limit int, hashed bool, envs []domain.Envelope, buf []byte) ([]domain.Envelope, []byte, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return nil, buf, err
 	}
 	fromPosition, limit = max(fromPosition, 1), readLimit(limit)
 	s.fileMu.RLock()
 	defer s.fileMu.RUnlock()
 	if s.filesClosed {
-		return nil, fmt.Errorf("read from position %d: %w", fromPosition, eventstore.ErrClosed)
+		return nil, buf, fmt.Errorf("read from position %d: %w", fromPosition, eventstore.ErrClosed)
 	}
 	s.mu.RLock()
 	spans := s.spansFrom(fromPosition, limit)
 	s.mu.RUnlock()
-	return s.readSpans(spans, true, hashed)
+	return s.readSpansInto(spans, true, hashed, envs, buf)
 }
 
 // spansFrom returns the spans of up to limit positions from from. The caller holds mu.
@@ -146,34 +167,52 @@ var readHashers = sync.Pool{New: func() any { return sha256.New() }}
 // record, the writer writes only checked ones).
 // hashed false skips recomputing the hashes (ReadAllUnhashed).
 func (s *Store) readSpans(spans []span, linked, hashed bool) ([]domain.Envelope, error) {
-	n := 0
+	envs, _, err := s.readSpansInto(spans, linked, hashed, nil, nil)
+	return envs, err
+}
+
+// readSpansInto is readSpans decoding into envs' capacity; with a non-nil buf, the records
+// are read into its capacity and the envelopes alias it (ReadPage), otherwise they are
+// copies. It returns the buffer the records were read into.
+func (s *Store) readSpansInto(spans []span, linked, hashed bool, envs []domain.Envelope, buf []byte) ([]domain.Envelope, []byte, error) {
+	view := buf != nil
+	n, size := 0, int64(0)
 	for _, sp := range spans {
 		n += len(sp.offs) - 1
+		size += sp.offs[len(sp.offs)-1] - sp.offs[0]
 	}
 	if n == 0 {
-		return []domain.Envelope{}, nil
+		if envs == nil {
+			return []domain.Envelope{}, buf, nil
+		}
+		return envs[:0], buf, nil
 	}
 	var h hash.Hash
 	if hashed {
 		h = readHashers.Get().(hash.Hash)
 		defer readHashers.Put(h)
 	}
-	out := make([]domain.Envelope, n)
+	out := slices.Grow(envs[:0], n)[:n]
+	if int64(cap(buf)) < size {
+		buf = make([]byte, size)
+	}
+	rest := buf[:size]
 	j := 0
 	for _, sp := range spans {
 		base := sp.offs[0]
-		buf := make([]byte, sp.offs[len(sp.offs)-1]-base)
-		if _, err := sp.seg.f.ReadAt(buf, base); err != nil {
-			return nil, fmt.Errorf("read %s at %d: %w", sp.seg.name, base, err)
+		spanBuf := rest[:sp.offs[len(sp.offs)-1]-base]
+		rest = rest[len(spanBuf):]
+		if _, err := sp.seg.f.ReadAt(spanBuf, base); err != nil {
+			return nil, buf, fmt.Errorf("read %s at %d: %w", sp.seg.name, base, err)
 		}
 		for i := 0; i < len(sp.offs)-1; i++ {
 			pos, off := sp.first+uint64(i), sp.offs[i]
-			rec := buf[off-base : sp.offs[i+1]-base]
+			rec := spanBuf[off-base : sp.offs[i+1]-base]
 			e := &out[j]
 			if reason := checkFrame(rec); reason != "" {
-				return nil, &CorruptError{Segment: sp.seg.name, Offset: off, Position: pos, Reason: reason}
+				return nil, buf, &CorruptError{Segment: sp.seg.name, Offset: off, Position: pos, Reason: reason}
 			}
-			err := decodePayload(h, rec[recordHeaderBytes:], e)
+			err := decodePayload(h, rec[recordHeaderBytes:], e, view)
 			if err != nil {
 				broken("%s at %d (position %d) passed its CRC but not its decoding: %v", sp.seg.name, off, pos, err)
 			}
@@ -188,7 +227,7 @@ func (s *Store) readSpans(spans []span, linked, hashed bool) ([]domain.Envelope,
 			j++
 		}
 	}
-	return out, nil
+	return out, buf, nil
 }
 
 // checkFrame checks a whole record's header and CRC; it returns why it is bad, or "".

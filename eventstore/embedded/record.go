@@ -107,10 +107,15 @@ func (h recordHeader) lenValid() bool {
 // decodePayload decodes a record's payload (whose CRC the caller checked) into e, including
 // its stored hash, and checks that hash against the bytes with h (domain.ChainHash, without
 // its allocation): a CRC-valid record whose hash does not match was written wrong, which is
-// corruption, never a tear. A nil h skips the check (ReadAllUnhashed).
-func decodePayload(h hash.Hash, payload []byte, e *domain.Envelope) error {
+// corruption, never a tear. A nil h skips the check (ReadAllUnhashed). With view, e's
+// strings and data alias payload (domain.DecodeCanonicalView, for ReadPage).
+func decodePayload(h hash.Hash, payload []byte, e *domain.Envelope, view bool) error {
 	canon := payload[:len(payload)-hashBytes]
-	if err := domain.DecodeCanonical(canon, e); err != nil {
+	decode := domain.DecodeCanonical
+	if view {
+		decode = domain.DecodeCanonicalView
+	}
+	if err := decode(canon, e); err != nil {
 		return err
 	}
 	copy(e.Hash[:], payload[len(canon):])

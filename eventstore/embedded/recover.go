@@ -215,7 +215,7 @@ func (sc *scanner) scanSegment(ctx context.Context, seg *segment, start int64, l
 		}
 		var e domain.Envelope
 		sc.scanned++
-		if err := decodePayload(sc.h, payload, &e); err != nil {
+		if err := decodePayload(sc.h, payload, &e, false); err != nil {
 			return corrupt("%v", err)
 		}
 		switch {

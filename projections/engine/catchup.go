@@ -3,6 +3,8 @@ package engine
 import (
 	"context"
 	"fmt"
+	"runtime"
+	"sync"
 	"time"
 
 	"github.com/encours/encours/domain"
@@ -17,87 +19,142 @@ type UnhashedReader interface {
 	ReadAllUnhashed(ctx context.Context, fromPosition uint64, limit int) ([]domain.Envelope, error)
 }
 
+// PageReader is implemented by a store that can read a page of the log into buffers the
+// caller passes back for the next page, envelopes aliasing the bytes read (the embedded
+// store): a catch-up then allocates nothing per event to read. hashed false skips
+// recomputing the chain hashes, as UnhashedReader does.
+type PageReader interface {
+	ReadPage(ctx context.Context, fromPosition uint64, limit int, hashed bool, envs []domain.Envelope, buf []byte) ([]domain.Envelope, []byte, error)
+}
+
 // DecodedApplier is a Projection that can apply an envelope whose event the engine has
-// decoded beforehand: the catch-up decodes on its reading core. *ledger.Model is one.
+// decoded beforehand: the catch-up decodes on its reading cores. *ledger.Model is one. The
+// event may alias the envelope's bytes (domain.DecodeEventView), which the engine reuses
+// once the page is applied: the projection copies whatever it keeps of either.
 type DecodedApplier interface {
 	ApplyDecoded(domain.Envelope, domain.Event) error
 }
 
-// catchUpPagesAhead is how many pages the catch-up reader may read ahead of the applier.
+// catchUpPagesAhead is how many pages each catch-up reader may read ahead of the applier.
 const catchUpPagesAhead = 2
 
+// catchUpReadersMax bounds the catch-up's reading goroutines (one per core up to it).
+const catchUpReadersMax = 8
+
+// catchUpPage is one read of the log and, for a DecodedApplier, its decoded events. Its
+// buffers go back to the reader that filled them once applied.
 type catchUpPage struct {
 	envs []domain.Envelope
-	evs  []domain.Event // envs' events decoded, nil where not (or when not wanted)
+	evs  []domain.Event   // envs' events decoded, nil where not (or when not wanted)
+	buf  []byte           // the bytes envs alias (PageReader)
+	slab domain.EventSlab // the events evs point to (PageReader)
+	last bool             // the last page of its range
 	err  error
 }
 
-// catchUp applies the log from pos+1 to head before Run subscribes: one goroutine reads
-// pages of eventstore.ReadLimitMax events (the store's reading, checksums and, unless
-// skipped, the chain hashes; and the decoding of the events for a DecodedApplier) while this
-// one applies them (decoding and the read model), so
-// a replay keeps both cores busy. It returns how many envelopes it applied. Envelopes are checked (position, link) and applied as in
-// Run, applyBatchMax at a time under the write lock so readers are not starved.
+// catchUpReader reads every readers-th range of the log for the catch-up.
+type catchUpReader struct {
+	out  chan *catchUpPage // filled pages, in position order
+	free chan *catchUpPage // pages the applier is done with
+}
+
+// catchUp applies the log from pos+1 to head before Run subscribes. The log is cut in ranges
+// of eventstore.ReadLimitMax positions; one goroutine per core reads every n-th range (the
+// store's reading, checksums and, unless skipped, the chain hashes; and the decoding of the
+// events for a DecodedApplier) while this one applies them in position order, so a replay
+// keeps every core busy whichever side costs more. It returns how many envelopes it applied.
+// Envelopes are checked (position, link) and applied as in Run, applyBatchMax at a time
+// under the write lock so readers are not starved.
 func (e *Engine[P]) catchUp(ctx context.Context, pos, head uint64) (uint64, error) {
 	started := time.Now()
-	read := e.src.ReadAll
-	if ur, ok := e.src.(UnhashedReader); ok && e.cfg.SkipChainVerification {
-		read = ur.ReadAllUnhashed
-	}
+	read := e.pageReader()
 	_, decode := any(e.p).(DecodedApplier)
+	const rangeLen = eventstore.ReadLimitMax
+	ranges := (head - pos + rangeLen - 1) / rangeLen
+	n := int(min(uint64(min(runtime.GOMAXPROCS(0), catchUpReadersMax)), ranges))
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	pages := make(chan catchUpPage, catchUpPagesAhead)
-	go func() { // ends at head, on a read error, or when catchUp returns (cancel)
-		defer close(pages)
-		for next := pos + 1; next <= head; {
-			envs, err := read(ctx, next, int(min(head-next+1, eventstore.ReadLimitMax)))
-			if err == nil && len(envs) == 0 {
-				err = fmt.Errorf("read from %d below the head %d returned nothing", next, head)
-			}
-			var evs []domain.Event
-			if decode && err == nil {
-				// An envelope that does not decode is left to the projection's Apply, which
-				// skips it or says why it cannot apply it.
-				evs = make([]domain.Event, len(envs))
-				for i := range envs {
-					evs[i], _ = domain.DecodeEvent(envs[i].Type, envs[i].SchemaVersion, envs[i].Data)
+	var wg sync.WaitGroup
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
+	readers := make([]catchUpReader, n)
+	for w := range readers {
+		r := catchUpReader{out: make(chan *catchUpPage, catchUpPagesAhead), free: make(chan *catchUpPage, catchUpPagesAhead)}
+		for range catchUpPagesAhead {
+			r.free <- &catchUpPage{}
+		}
+		readers[w] = r
+		wg.Add(1)
+		go func() { // ends after its last range, on a read error, or when catchUp returns (cancel)
+			defer wg.Done()
+			for k := uint64(w); k < ranges; k += uint64(n) {
+				first, last := pos+1+k*rangeLen, min(head, pos+(k+1)*rangeLen)
+				for next := first; next <= last; {
+					var p *catchUpPage
+					select {
+					case p = <-r.free:
+					case <-ctx.Done():
+						return
+					}
+					p.err = read(ctx, next, int(last-next+1), p)
+					if p.err == nil && len(p.envs) == 0 {
+						p.err = fmt.Errorf("read from %d below the head %d returned nothing", next, head)
+					}
+					if p.err == nil {
+						next = p.envs[len(p.envs)-1].Position + 1
+						p.last = next > last
+						if decode {
+							decodePage(p, p.buf != nil)
+						}
+					}
+					select {
+					case r.out <- p:
+					case <-ctx.Done():
+						return
+					}
+					if p.err != nil {
+						return
+					}
 				}
 			}
-			select {
-			case pages <- catchUpPage{envs: envs, evs: evs, err: err}:
-			case <-ctx.Done():
-				return
-			}
-			if err != nil {
-				return
-			}
-			next = envs[len(envs)-1].Position + 1
-		}
-	}()
+		}()
+	}
 	applied := uint64(0)
-	for page := range pages {
-		if page.err != nil {
-			if ctx.Err() != nil {
+	for k := uint64(0); k < ranges; k++ {
+		r := readers[k%uint64(n)]
+		for done := false; !done; {
+			var page *catchUpPage
+			select {
+			case page = <-r.out:
+			case <-ctx.Done():
 				return applied, nil // Run's context ended: Run subscribes, sees it and stops cleanly
 			}
-			return applied, fmt.Errorf("engine %s: catch up from %d: %w", e.cfg.Name, e.position.Load()+1, page.err)
-		}
-		for envs, evs := page.envs, page.evs; len(envs) > 0; {
-			k := min(len(envs), applyBatchMax)
-			var batchEvs []domain.Event
-			if evs != nil {
-				batchEvs, evs = evs[:k], evs[k:]
-			}
-			n, err := e.applyBatch(envs[:k], batchEvs)
-			applied += uint64(n)
-			if err != nil {
-				if applied > 0 {
-					e.snapshot()
+			if page.err != nil {
+				if ctx.Err() != nil {
+					return applied, nil
 				}
-				return applied, err
+				return applied, fmt.Errorf("engine %s: catch up from %d: %w", e.cfg.Name, e.position.Load()+1, page.err)
 			}
-			envs = envs[k:]
+			for envs, evs := page.envs, page.evs; len(envs) > 0; {
+				b := min(len(envs), applyBatchMax)
+				var batchEvs []domain.Event
+				if evs != nil {
+					batchEvs, evs = evs[:b], evs[b:]
+				}
+				n, err := e.applyBatch(envs[:b], batchEvs)
+				applied += uint64(n)
+				if err != nil {
+					if applied > 0 {
+						e.snapshot()
+					}
+					return applied, err
+				}
+				envs = envs[b:]
+			}
+			done = page.last
+			clear(page.evs) // the events alias the buffer the reader fills next
+			r.free <- page
 		}
 	}
 	took := time.Since(started)
@@ -109,4 +166,50 @@ func (e *Engine[P]) catchUp(ctx context.Context, pos, head uint64) (uint64, erro
 		e.log.Info("projection caught up", "position", e.position.Load(), "events", applied, "took", took)
 	}
 	return applied, nil
+}
+
+// pageReader returns how the catch-up reads a page: into the page's own buffers from a
+// PageReader for a DecodedApplier, otherwise with ReadAll (ReadAllUnhashed when the chain verification is
+// skipped and the store offers it).
+func (e *Engine[P]) pageReader() func(ctx context.Context, from uint64, limit int, p *catchUpPage) error {
+	hashed := !e.cfg.SkipChainVerification
+	// Only a DecodedApplier promises to copy what it keeps of an envelope: any other
+	// projection gets envelopes of their own.
+	_, decoded := any(e.p).(DecodedApplier)
+	if pr, ok := e.src.(PageReader); ok && decoded {
+		return func(ctx context.Context, from uint64, limit int, p *catchUpPage) (err error) {
+			if p.buf == nil {
+				p.buf = []byte{}
+			}
+			p.envs, p.buf, err = pr.ReadPage(ctx, from, limit, hashed, p.envs, p.buf)
+			return err
+		}
+	}
+	read := e.src.ReadAll
+	if ur, ok := e.src.(UnhashedReader); ok && !hashed {
+		read = ur.ReadAllUnhashed
+	}
+	return func(ctx context.Context, from uint64, limit int, p *catchUpPage) (err error) {
+		p.envs, err = read(ctx, from, limit)
+		return err
+	}
+}
+
+// decodePage decodes the events of p's envelopes for a DecodedApplier, as views of the
+// page's bytes held in the page's slab when view. An envelope that does not decode is left to the projection's
+// Apply, which skips it or says why it cannot apply it.
+func decodePage(p *catchUpPage, view bool) {
+	if cap(p.evs) < len(p.envs) {
+		p.evs = make([]domain.Event, len(p.envs))
+	}
+	p.evs = p.evs[:len(p.envs)]
+	p.slab.Reset()
+	for i := range p.envs {
+		e := &p.envs[i]
+		if view {
+			p.evs[i], _ = domain.DecodeEventView(e.Type, e.SchemaVersion, e.Data, &p.slab)
+		} else {
+			p.evs[i], _ = domain.DecodeEvent(e.Type, e.SchemaVersion, e.Data)
+		}
+	}
 }

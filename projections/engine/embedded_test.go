@@ -61,6 +61,14 @@ func (c cancelAtHead) ReadAll(ctx context.Context, from uint64, limit int) ([]do
 	return envs, err
 }
 
+func (c cancelAtHead) ReadPage(ctx context.Context, from uint64, limit int, hashed bool, envs []domain.Envelope, buf []byte) ([]domain.Envelope, []byte, error) {
+	envs, buf, err := c.Store.ReadPage(ctx, from, limit, hashed, envs, buf)
+	if h, _ := c.Store.Head(ctx); len(envs) > 0 && envs[len(envs)-1].Position == h.Position {
+		c.cancel()
+	}
+	return envs, buf, err
+}
+
 // TestEngineStoppedAfterCatchUp: a stop that lands between the catch-up and the
 // subscription is a clean stop, with what was caught up snapshotted.
 func TestEngineStoppedAfterCatchUp(t *testing.T) {

@@ -62,7 +62,7 @@ func LedgerAsOf(ctx context.Context, src Reader, asOf domain.Date, knownAt time.
 // LedgerProjection is the engine configuration of the ledger read model; LedgerVersion is
 // its version constant: bump it whenever the ledger's state or the meaning of its figures
 // changes, so that snapshots made by older code are rebuilt rather than trusted.
-const LedgerVersion = 2
+const LedgerVersion = 4
 
 // NewLedgerEngine returns an engine running the ledger read model over src, keeping its
 // snapshot in dir ("" for none).

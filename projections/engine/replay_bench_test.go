@@ -321,6 +321,13 @@ func (c cappedSource) ReadAll(ctx context.Context, from uint64, limit int) ([]do
 	return c.Store.ReadAll(ctx, from, int(min(uint64(limit), c.last-from+1)))
 }
 
+func (c cappedSource) ReadPage(ctx context.Context, from uint64, limit int, hashed bool, envs []domain.Envelope, buf []byte) ([]domain.Envelope, []byte, error) {
+	if from > c.last {
+		return envs[:0], buf, nil
+	}
+	return c.Store.ReadPage(ctx, from, int(min(uint64(limit), c.last-from+1)), hashed, envs, buf)
+}
+
 func (c cappedSource) Subscribe(ctx context.Context, _ uint64) (eventstore.Subscription, error) {
 	sub := &memSub{c: make(chan domain.Envelope)}
 	go func() { // ends with ctx

@@ -45,14 +45,14 @@ func TestDocumentLookupAcrossScanLimit(t *testing.T) {
 			for i := range n {
 				ii, ok := m.invoiceOf(ci, domain.InvoiceID(fmt.Sprintf("I%d", i)))
 				require.True(t, ok, "%s invoice %d", c, i)
-				assert.Equal(t, fmt.Sprintf("I%d", i), string(m.invoices[ii].id))
-				assert.Equal(t, ci, m.invoices[ii].cust)
+				assert.Equal(t, fmt.Sprintf("I%d", i), string(m.invoices.at(ii).id))
+				assert.Equal(t, ci, m.invoices.at(ii).cust)
 				pi, ok := m.paymentOf(ci, domain.PaymentID(fmt.Sprintf("P%d", i)))
 				require.True(t, ok, "%s payment %d", c, i)
-				assert.Equal(t, ci, m.payments[pi].cust)
+				assert.Equal(t, ci, m.payments.at(pi).cust)
 				ni, ok := m.creditNoteOf(ci, domain.CreditNoteID(fmt.Sprintf("N%d", i)))
 				require.True(t, ok, "%s credit note %d", c, i)
-				assert.Equal(t, ci, m.creditNotes[ni].cust)
+				assert.Equal(t, ci, m.creditNotes.at(ni).cust)
 			}
 			_, ok := m.invoiceOf(ci, "I-none")
 			assert.False(t, ok)

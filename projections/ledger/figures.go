@@ -301,7 +301,7 @@ func (m *Model) schedule(c *customer, buf []scheduleLine) []scheduleLine {
 	var planOpen map[int32]int64
 	var planFirst map[int32]int32
 	for _, ii := range c.invoices {
-		v := &m.invoices[ii]
+		v := m.invoices.at(ii)
 		if v.open == 0 {
 			continue
 		}
@@ -395,7 +395,7 @@ func (m *Model) fullProvision(c *customer) bool {
 		return true
 	}
 	for _, ii := range c.invoices {
-		if v := &m.invoices[ii]; v.disputed() && v.open > 0 {
+		if v := m.invoices.at(ii); v.disputed() && v.open > 0 {
 			return true
 		}
 	}
@@ -427,7 +427,7 @@ func (m *Model) customerSums(c *customer, asOf domain.Date, cfg Config, lines []
 		s.bucketItems[b]++
 	}
 	for _, ii := range c.invoices {
-		if v := &m.invoices[ii]; v.open > 0 {
+		if v := m.invoices.at(ii); v.open > 0 {
 			s.openItems++
 			if m.lineDue(v).Before(asOf) {
 				s.overdueItems++
@@ -450,7 +450,7 @@ func (m *Model) customerSums(c *customer, asOf domain.Date, cfg Config, lines []
 	dayBefore := p.Start.AddDays(-1)
 	windows := countbackWindows(p.End)
 	for _, ii := range c.invoices {
-		v := &m.invoices[ii]
+		v := m.invoices.at(ii)
 		if inPeriod(v.issue, p) {
 			s.sales += v.amount
 		}
@@ -461,7 +461,7 @@ func (m *Model) customerSums(c *customer, asOf domain.Date, cfg Config, lines []
 		// Days to pay and DBT: design §Metrics, "payment date − issue date" and "payment
 		// date − due date", amount-weighted; only cash of payments not reversed counts.
 		for _, en := range v.entries {
-			if en.kind != entryCash || m.payments[en.src].reversed() || en.paidOn.After(asOf) ||
+			if en.kind != entryCash || m.payments.at(en.src).reversed() || en.paidOn.After(asOf) ||
 				(!cfg.PaymentsFrom.IsZero() && en.paidOn.Before(cfg.PaymentsFrom)) {
 				continue
 			}
@@ -472,7 +472,7 @@ func (m *Model) customerSums(c *customer, asOf domain.Date, cfg Config, lines []
 		}
 	}
 	for _, ni := range c.creditNotes {
-		n := &m.creditNotes[ni]
+		n := m.creditNotes.at(ni)
 		if inPeriod(n.issue, p) {
 			s.sales -= n.amount
 		}
@@ -491,9 +491,9 @@ func (m *Model) lineDue(v *invoice) domain.Date {
 	}
 	p := &m.plans[v.plan-1]
 	var open int64
-	c := &m.customers[v.cust]
+	c := m.customers.at(v.cust)
 	for _, ii := range c.invoices {
-		if w := &m.invoices[ii]; w.plan == v.plan {
+		if w := m.invoices.at(ii); w.plan == v.plan {
 			open += w.open
 		}
 	}
@@ -846,7 +846,7 @@ func ComputeFigures(m *Model, s Scope, asOf domain.Date, cfg Config) (Figures, e
 		if !ok {
 			return Figures{}, fmt.Errorf("ledger: customer %q: %w", s.Key, ErrUnknownCustomer)
 		}
-		one := &m.customers[ci]
+		one := m.customers.at(ci)
 		keep = func(c *customer) bool { return c == one }
 	}
 	out, err := m.figures(s.By, keep, asOf, cfg)
@@ -875,8 +875,8 @@ func (m *Model) figures(by Dimension, keep func(*customer) bool, asOf domain.Dat
 	}
 	groups := make(map[string]map[domain.Currency]*sums)
 	var lines []scheduleLine
-	for ci := range m.customers {
-		c := &m.customers[ci]
+	for ci := range int32(m.customers.len()) {
+		c := m.customers.at(ci)
 		if !keep(c) {
 			continue
 		}

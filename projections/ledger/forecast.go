@@ -18,9 +18,9 @@ func (m *Model) customerDBT(c *customer, asOf domain.Date) (int64, bool) {
 	var settled int64
 	var dbt wide
 	for _, ii := range c.invoices {
-		v := &m.invoices[ii]
+		v := m.invoices.at(ii)
 		for _, en := range v.entries {
-			if en.kind != entryCash || m.payments[en.src].reversed() || en.paidOn.After(asOf) {
+			if en.kind != entryCash || m.payments.at(en.src).reversed() || en.paidOn.After(asOf) {
 				continue
 			}
 			settled += en.amount
@@ -69,8 +69,8 @@ func CashForecast(m *Model, s Scope, asOf domain.Date, weeks int) (Forecast, err
 	}
 	per := make(map[domain.Currency]*acc)
 	var lines []scheduleLine
-	for ci := range m.customers {
-		c := &m.customers[ci]
+	for ci := range int32(m.customers.len()) {
+		c := m.customers.at(ci)
 		if !s.has(c) {
 			continue
 		}
@@ -85,7 +85,7 @@ func CashForecast(m *Model, s Scope, asOf domain.Date, weeks int) (Forecast, err
 		}
 		lines = m.schedule(c, lines)
 		for _, l := range lines {
-			if m.invoices[l.inv].disputed() && l.plan == 0 {
+			if m.invoices.at(l.inv).disputed() && l.plan == 0 {
 				a.disput += l.amount
 				continue
 			}
@@ -179,8 +179,8 @@ type exposureOf struct {
 func (m *Model) exposures(s Scope, asOf domain.Date, skip domain.CustomerID) ([]exposureOf, domain.Currency, error) {
 	var ccy domain.Currency
 	mixed := false
-	for ci := range m.customers {
-		c := &m.customers[ci]
+	for ci := range int32(m.customers.len()) {
+		c := m.customers.at(ci)
 		if !s.has(c) {
 			continue
 		}
@@ -194,8 +194,8 @@ func (m *Model) exposures(s Scope, asOf domain.Date, skip domain.CustomerID) ([]
 		ccy = m.reporting
 	}
 	var out []exposureOf
-	for ci := range m.customers {
-		c := &m.customers[ci]
+	for ci := range int32(m.customers.len()) {
+		c := m.customers.at(ci)
 		if !s.has(c) || c.id == skip {
 			continue
 		}
@@ -308,7 +308,7 @@ func SimulateDefault(m *Model, id domain.CustomerID, asOf domain.Date, cfg Confi
 	if !ok {
 		return DefaultSimulation{}, fmt.Errorf("ledger: customer %q: %w", id, ErrUnknownCustomer)
 	}
-	c := &m.customers[ci]
+	c := m.customers.at(ci)
 	f, err := ComputeFigures(m, CustomerScope(id), asOf, cfg)
 	if err != nil {
 		return DefaultSimulation{}, err

@@ -77,9 +77,9 @@ var farFuture = time.Date(2999, 1, 1, 0, 0, 0, 0, time.UTC)
 // facts, in any grouping, dump the same.
 func dump(m *Model) string {
 	var b strings.Builder
-	ids := make([]domain.CustomerID, 0, len(m.customers))
-	for i := range m.customers {
-		ids = append(ids, m.customers[i].id)
+	ids := make([]domain.CustomerID, 0, m.customers.len())
+	for i := range int32(m.customers.len()) {
+		ids = append(ids, m.customers.at(i).id)
 	}
 	slices.SortFunc(ids, func(a, b domain.CustomerID) int { return strings.Compare(string(a), string(b)) })
 	fmt.Fprintf(&b, "reporting %s\n", m.reporting)
@@ -87,13 +87,13 @@ func dump(m *Model) string {
 		fmt.Fprintf(&b, "rates %s %v\n", c, m.rates[c])
 	}
 	for _, id := range ids {
-		c := &m.customers[m.customerIndex[id]]
+		c := m.customers.at(m.customerIndex[id])
 		fmt.Fprintf(&b, "customer %s %q %s/%s/%s %s %v limit=%d cover=%s:%d/%d open=%d unalloc=%d credit=%d rating=%+v counts=%d/%d/%d/%d promises=%+v\n",
 			c.id, c.name, c.country, c.sector, c.segment, c.currency, c.terms, c.limit, c.insurer, c.covered,
 			c.declarationDays, c.openInvoices, c.unallocated, c.standingCredit, c.rating,
 			c.reversals, c.disputes, c.writeOffs, c.reminders, c.promises)
 		for _, ii := range c.invoices {
-			v := &m.invoices[ii]
+			v := m.invoices.at(ii)
 			planID := ""
 			if v.plan != 0 {
 				p := &m.plans[v.plan-1]
@@ -105,22 +105,22 @@ func dump(m *Model) string {
 				src := "-"
 				switch en.kind {
 				case entryCash, entryReopen:
-					src = string(m.payments[en.src].id)
+					src = string(m.payments.at(en.src).id)
 				case entryCredit:
-					src = string(m.creditNotes[en.src].id)
+					src = string(m.creditNotes.at(en.src).id)
 				}
 				fmt.Fprintf(&b, "    %s %d on=%s paid=%s src=%s\n", en.kind, en.amount, en.on, en.paidOn, src)
 			}
 		}
 		for _, pi := range c.payments {
-			p := &m.payments[pi]
+			p := m.payments.at(pi)
 			fmt.Fprintf(&b, "  payment %s %d unalloc=%d %s rev=%s\n", p.id, p.amount, p.unallocated, p.received, p.reversedOn)
 		}
 		for _, ni := range c.creditNotes {
-			n := &m.creditNotes[ni]
+			n := m.creditNotes.at(ni)
 			inv := ""
 			if n.invoice >= 0 {
-				inv = string(m.invoices[n.invoice].id)
+				inv = string(m.invoices.at(n.invoice).id)
 			}
 			fmt.Fprintf(&b, "  credit %s %d standing=%d on %s %s\n", n.id, n.amount, n.standing, inv, n.issue)
 		}

@@ -133,6 +133,7 @@ type rating struct {
 // customer is one customer's slice of the ledger (target: ≤ 1 KiB each). Amount fields are in
 // the customer's currency; the running totals are kept by Apply and re-derived by check.
 type customer struct {
+	totals      *totals // m.totals[currency], found once (move runs several times an event)
 	id          domain.CustomerID
 	name        string
 	country     string
@@ -190,10 +191,10 @@ type Model struct {
 	position uint64
 	hash     domain.Hash
 
-	customers   []customer
-	invoices    []invoice
-	payments    []payment
-	creditNotes []creditNote
+	customers   chunks[customer]
+	invoices    chunks[invoice]
+	payments    chunks[payment]
+	creditNotes chunks[creditNote]
 	plans       []plan
 
 	customerIndex   map[domain.CustomerID]int32
@@ -206,8 +207,11 @@ type Model struct {
 	reporting domain.Currency // from ExchangeRatesPublished
 	rates     map[domain.Currency][]ratePoint
 
-	strs   map[string]string
-	replay *replayState
+	strs map[string]string
+	ids  stringBlock // the copies of the ids and names kept
+	// lastCustomer is the customer customerOf found last (-1 none yet).
+	lastCustomer int32
+	replay       *replayState
 }
 
 // New returns an empty model at position 0.
@@ -218,6 +222,7 @@ func New() *Model {
 		paymentIndex:    make(map[docKey]int32),
 		creditNoteIndex: make(map[docKey]int32),
 		rates:           make(map[domain.Currency][]ratePoint),
+		lastCustomer:    -1,
 		strs:            make(map[string]string),
 		totals:          make(map[domain.Currency]*totals),
 	}
@@ -245,11 +250,15 @@ func (m *Model) totalsOf(ccy domain.Currency) *totals {
 // move changes a customer's running totals, and the portfolio's with them: every change of
 // open invoices, unallocated cash or standing credit goes through here.
 func (m *Model) move(ci int32, open, unallocated, standing int64) {
-	c := &m.customers[ci]
+	c := m.customers.at(ci)
 	c.openInvoices += open
 	c.unallocated += unallocated
 	c.standingCredit += standing
-	t := m.totalsOf(c.currency)
+	t := c.totals
+	if t == nil { // the first move since the customer was registered or decoded
+		t = m.totalsOf(c.currency)
+		c.totals = t
+	}
 	t.openInvoices += open
 	t.unallocated += unallocated
 	t.standingCredit += standing
@@ -332,8 +341,11 @@ func (m *Model) Apply(e domain.Envelope) error {
 }
 
 // ApplyDecoded is Apply for an envelope whose data the caller has already decoded into ev
-// (domain.DecodeEvent of e.Type, e.SchemaVersion, e.Data): the engine decodes on another
-// core while this one applies. ev is ignored for envelopes Apply would not decode.
+// (domain.DecodeEvent or DecodeEventView of e.Type, e.SchemaVersion, e.Data, the latter's
+// pointers into an EventSlab included): the engine decodes on another core while this one
+// applies. ev is ignored for envelopes Apply would
+// not decode. The model copies every string it keeps, so e and ev may alias a buffer the
+// caller reuses once ApplyDecoded returns.
 func (m *Model) ApplyDecoded(e domain.Envelope, ev domain.Event) error {
 	if e.Position <= m.position {
 		return nil
@@ -487,8 +499,8 @@ func (m *Model) intern(s string) string {
 	if v, ok := m.strs[s]; ok {
 		return v
 	}
+	s = strings.Clone(s) // s may alias a page the engine reuses (ApplyDecoded)
 	if len(m.strs) < internMax {
-		s = strings.Clone(s)
 		m.strs[s] = s
 	}
 	return s
@@ -503,7 +515,13 @@ func (m *Model) customerOf(stream string) (int32, bool, error) {
 	if !isCustomer {
 		return -1, false, nil
 	}
+	// A customer's events mostly come together (one append, one import row): the last
+	// customer found is compared first, which is cheaper than hashing the id.
+	if ci := m.lastCustomer; ci >= 0 && int(ci) < m.customers.len() && string(m.customers.at(ci).id) == id {
+		return ci, true, nil
+	}
 	if ci, ok := m.customerIndex[domain.CustomerID(id)]; ok {
+		m.lastCustomer = ci
 		return ci, true, nil
 	}
 	if m.lenient() {
@@ -516,10 +534,9 @@ func (m *Model) customerOf(stream string) (int32, bool, error) {
 }
 
 func (m *Model) register(r domain.CustomerRegistered) int32 {
-	ci := int32(len(m.customers))
-	m.customers = append(m.customers, customer{
-		id:           domain.CustomerID(strings.Clone(string(r.CustomerID))),
-		name:         r.Name,
+	ci := m.customers.append(customer{
+		id:           domain.CustomerID(m.ids.clone(string(r.CustomerID))),
+		name:         m.ids.clone(r.Name),
 		country:      m.intern(r.Country),
 		sector:       m.intern(r.Sector),
 		segment:      m.intern(r.Segment),
@@ -528,14 +545,14 @@ func (m *Model) register(r domain.CustomerRegistered) int32 {
 		limit:        r.CreditLimit.Minor,
 		registeredOn: r.RegisteredOn,
 	})
-	m.customerIndex[m.customers[ci].id] = ci
-	m.totalsOf(m.customers[ci].currency).customers++
+	m.customerIndex[m.customers.at(ci).id] = ci
+	m.totalsOf(m.customers.at(ci).currency).customers++
 	return ci
 }
 
 // sameCcy checks that an amount is in the customer's currency.
 func (m *Model) sameCcy(ci int32, what string, a domain.Money) error {
-	if c := &m.customers[ci]; a.Ccy != c.currency {
+	if c := m.customers.at(ci); a.Ccy != c.currency {
 		return inconsistent("%s in %s, customer %s in %s", what, a.Ccy, c.id, c.currency)
 	}
 	return nil
@@ -550,15 +567,15 @@ func (m *Model) sameCcy(ci int32, what string, a domain.Money) error {
 const docScanMax = 32
 
 func (m *Model) invoiceOf(ci int32, id domain.InvoiceID) (int32, bool) {
-	return m.docOf(m.invoiceIndex, ci, m.customers[ci].invoices, string(id), func(i int32) string { return string(m.invoices[i].id) })
+	return m.docOf(m.invoiceIndex, ci, m.customers.at(ci).invoices, string(id), func(i int32) string { return string(m.invoices.at(i).id) })
 }
 
 func (m *Model) paymentOf(ci int32, id domain.PaymentID) (int32, bool) {
-	return m.docOf(m.paymentIndex, ci, m.customers[ci].payments, string(id), func(i int32) string { return string(m.payments[i].id) })
+	return m.docOf(m.paymentIndex, ci, m.customers.at(ci).payments, string(id), func(i int32) string { return string(m.payments.at(i).id) })
 }
 
 func (m *Model) creditNoteOf(ci int32, id domain.CreditNoteID) (int32, bool) {
-	return m.docOf(m.creditNoteIndex, ci, m.customers[ci].creditNotes, string(id), func(i int32) string { return string(m.creditNotes[i].id) })
+	return m.docOf(m.creditNoteIndex, ci, m.customers.at(ci).creditNotes, string(id), func(i int32) string { return string(m.creditNotes.at(i).id) })
 }
 
 // docOf finds the document id among customer ci's list (see docScanMax).
@@ -568,11 +585,27 @@ func (m *Model) docOf(index map[docKey]int32, ci int32, list []int32, id string,
 		return i, ok
 	}
 	for _, i := range list {
-		if idOf(i) == id {
+		if sameID(idOf(i), id) {
 			return i, true
 		}
 	}
 	return -1, false
+}
+
+// sameID is a == b, comparing the last 8 bytes first: the ids of one customer's documents
+// mostly have one length and differ in their last digits, so most comparisons of a scan end
+// there without a call to compare the whole strings.
+func sameID(a, b string) bool {
+	if n := len(a); n != len(b) || (n >= 8 && tail8(a) != tail8(b)) {
+		return false
+	}
+	return a == b
+}
+
+func tail8(s string) uint64 {
+	s = s[len(s)-8:]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 }
 
 // indexDocs is called after a document was added to customer ci's list: once the list is
@@ -595,6 +628,8 @@ func (m *Model) applyEvent(stream string, ev domain.Event) error {
 	switch e := ev.(type) {
 	case domain.CustomerRegistered:
 		return m.applyRegistered(stream, e)
+	case *domain.CustomerRegistered: // from ApplyDecoded (domain.EventSlab)
+		return m.applyRegistered(stream, *e)
 	case domain.ExchangeRatesPublished:
 		return m.applyRates(e)
 	}
@@ -607,7 +642,7 @@ func (m *Model) applyEvent(stream string, ev domain.Event) error {
 	if err != nil {
 		return err
 	}
-	c := &m.customers[ci]
+	c := m.customers.at(ci)
 	switch e := ev.(type) {
 	case domain.CreditLimitChanged:
 		if err := m.sameCcy(ci, "credit limit", e.Limit); err != nil {
@@ -616,10 +651,14 @@ func (m *Model) applyEvent(stream string, ev domain.Event) error {
 		c.limit = e.Limit.Minor
 	case domain.InvoiceIssued:
 		return m.applyInvoice(ci, e)
+	case *domain.InvoiceIssued: // from ApplyDecoded (domain.EventSlab)
+		return m.applyInvoice(ci, *e)
 	case domain.CreditNoteIssued:
 		return m.applyCreditNote(ci, e)
 	case domain.PaymentReceived:
 		return m.applyPayment(ci, e)
+	case *domain.PaymentReceived: // from ApplyDecoded (domain.EventSlab)
+		return m.applyPayment(ci, *e)
 	case domain.PaymentAllocated:
 		return m.applyAllocated(ci, e)
 	case domain.PaymentReversed:
@@ -629,7 +668,7 @@ func (m *Model) applyEvent(stream string, ev domain.Event) error {
 		if !ok {
 			return m.dangling("dispute of unknown invoice %s", e.InvoiceID)
 		}
-		v := &m.invoices[ii]
+		v := m.invoices.at(ii)
 		if !v.disputed() {
 			c.disputes++
 		}
@@ -640,20 +679,20 @@ func (m *Model) applyEvent(stream string, ev domain.Event) error {
 		if !ok {
 			return m.dangling("dispute resolution of unknown invoice %s", e.InvoiceID)
 		}
-		m.invoices[ii].flags &^= invDisputed
+		m.invoices.at(ii).flags &^= invDisputed
 	case domain.PaymentPlanAgreed:
 		return m.applyPlan(ci, e)
 	case domain.PromiseToPayRecorded:
 		if err := m.sameCcy(ci, "promise", e.Amount); err != nil {
 			return err
 		}
-		c.promises = append(c.promises, promise{id: e.PromiseID, amount: e.Amount.Minor, promisedFor: e.PromisedFor, recordedOn: e.RecordedOn})
+		c.promises = append(c.promises, promise{id: strings.Clone(e.PromiseID), amount: e.Amount.Minor, promisedFor: e.PromisedFor, recordedOn: e.RecordedOn})
 	case domain.ReminderSent:
 		ii, ok := m.invoiceOf(ci, e.InvoiceID)
 		if !ok {
 			return m.dangling("reminder for unknown invoice %s", e.InvoiceID)
 		}
-		v := &m.invoices[ii]
+		v := m.invoices.at(ii)
 		v.reminderLevel = uint8(min(max(e.Level, 0), 255))
 		v.remindedOn = e.SentOn
 		c.reminders++
@@ -734,7 +773,7 @@ func (m *Model) applyRates(e domain.ExchangeRatesPublished) error {
 }
 
 func (m *Model) applyInvoice(ci int32, e domain.InvoiceIssued) error {
-	if e.Amount.Ccy != m.customers[ci].currency { // the message only when it fails: this is the hot path
+	if e.Amount.Ccy != m.customers.at(ci).currency { // the message only when it fails: this is the hot path
 		return m.sameCcy(ci, "invoice "+string(e.InvoiceID), e.Amount)
 	}
 	if e.Amount.Minor <= 0 || e.DueDate.Before(e.IssueDate) {
@@ -743,19 +782,18 @@ func (m *Model) applyInvoice(ci int32, e domain.InvoiceIssued) error {
 	if _, dup := m.invoiceOf(ci, e.InvoiceID); dup {
 		return inconsistent("invoice %s issued twice", e.InvoiceID)
 	}
-	id := domain.InvoiceID(strings.Clone(string(e.InvoiceID)))
-	ii := int32(len(m.invoices))
-	number := e.Number
-	if number == string(id) {
-		number = string(id) // share the bytes
+	id := domain.InvoiceID(m.ids.clone(string(e.InvoiceID)))
+	number := string(id) // share the bytes, as in most imports
+	if e.Number != number {
+		number = m.ids.clone(e.Number)
 	}
-	m.invoices = append(m.invoices, invoice{
+	ii := m.invoices.append(invoice{
 		id: id, number: number, amount: e.Amount.Minor, open: e.Amount.Minor,
 		cust: ci, issue: e.IssueDate, due: e.DueDate,
 	})
-	c := &m.customers[ci]
+	c := m.customers.at(ci)
 	c.invoices = append(c.invoices, ii)
-	indexDocs(m.invoiceIndex, ci, c.invoices, func(i int32) string { return string(m.invoices[i].id) })
+	indexDocs(m.invoiceIndex, ci, c.invoices, func(i int32) string { return string(m.invoices.at(i).id) })
 	m.move(ci, e.Amount.Minor, 0, 0)
 	return nil
 }
@@ -778,7 +816,7 @@ func (m *Model) checkAllocations(ci int32, what string, allocs []domain.Allocati
 	out := make([]allocation, 0, len(allocs))
 	var total int64
 	for _, a := range allocs {
-		if a.Amount.Ccy != m.customers[ci].currency {
+		if a.Amount.Ccy != m.customers.at(ci).currency {
 			return nil, 0, m.sameCcy(ci, what+" allocation", a.Amount)
 		}
 		if a.Amount.Minor <= 0 {
@@ -793,7 +831,7 @@ func (m *Model) checkAllocations(ci int32, what string, allocs []domain.Allocati
 					taken += o.applied
 				}
 			}
-			v := &m.invoices[ii]
+			v := m.invoices.at(ii)
 			al.applied = min(al.amount, max(v.open-taken, 0))
 			if al.applied < al.amount && !m.lenient() {
 				return nil, 0, inconsistent("%s: %d allocated to invoice %s, open %d", what, taken+al.amount, v.id, v.open)
@@ -811,7 +849,7 @@ func (m *Model) checkAllocations(ci int32, what string, allocs []domain.Allocati
 }
 
 func (m *Model) settle(ii int32, en entry) {
-	v := &m.invoices[ii]
+	v := m.invoices.at(ii)
 	v.entries = append(v.entries, en)
 	v.open -= en.amount
 	m.move(v.cust, -en.amount, 0, 0)
@@ -846,21 +884,20 @@ func (m *Model) applyCreditNote(ci int32, e domain.CreditNoteIssued) error {
 		}
 		m.replay.skipped++
 		applied = 0 // as of the replay date the credit stands on account
-	case ii >= 0 && applied > m.invoices[ii].open:
+	case ii >= 0 && applied > m.invoices.at(ii).open:
 		if !m.lenient() {
-			return inconsistent("credit note %s applies %d, invoice %s open %d", e.CreditNoteID, applied, e.InvoiceID, m.invoices[ii].open)
+			return inconsistent("credit note %s applies %d, invoice %s open %d", e.CreditNoteID, applied, e.InvoiceID, m.invoices.at(ii).open)
 		}
 		m.replay.skipped++
-		applied = m.invoices[ii].open
+		applied = m.invoices.at(ii).open
 	}
-	ni := int32(len(m.creditNotes))
-	m.creditNotes = append(m.creditNotes, creditNote{
-		id: domain.CreditNoteID(strings.Clone(string(e.CreditNoteID))), amount: e.Amount.Minor,
+	ni := m.creditNotes.append(creditNote{
+		id: domain.CreditNoteID(m.ids.clone(string(e.CreditNoteID))), amount: e.Amount.Minor,
 		standing: e.Amount.Minor - applied, cust: ci, invoice: ii, issue: e.IssueDate,
 	})
-	c := &m.customers[ci]
+	c := m.customers.at(ci)
 	c.creditNotes = append(c.creditNotes, ni)
-	indexDocs(m.creditNoteIndex, ci, c.creditNotes, func(i int32) string { return string(m.creditNotes[i].id) })
+	indexDocs(m.creditNoteIndex, ci, c.creditNotes, func(i int32) string { return string(m.creditNotes.at(i).id) })
 	m.move(ci, 0, 0, e.Amount.Minor-applied)
 	if applied > 0 {
 		m.settle(ii, entry{amount: applied, on: e.IssueDate, paidOn: e.IssueDate, src: ni, kind: entryCredit})
@@ -870,10 +907,10 @@ func (m *Model) applyCreditNote(ci int32, e domain.CreditNoteIssued) error {
 
 func (m *Model) applyPayment(ci int32, e domain.PaymentReceived) error {
 	what := "payment " + string(e.PaymentID)
-	if e.Amount.Ccy != m.customers[ci].currency {
+	if e.Amount.Ccy != m.customers.at(ci).currency {
 		return m.sameCcy(ci, what, e.Amount)
 	}
-	if e.Unallocated.Minor != 0 && e.Unallocated.Ccy != m.customers[ci].currency {
+	if e.Unallocated.Minor != 0 && e.Unallocated.Ccy != m.customers.at(ci).currency {
 		return m.sameCcy(ci, what+" unallocated", e.Unallocated)
 	}
 	if _, dup := m.paymentOf(ci, e.PaymentID); dup {
@@ -886,15 +923,14 @@ func (m *Model) applyPayment(ci int32, e domain.PaymentReceived) error {
 	if e.Amount.Minor <= 0 || e.Unallocated.Minor < 0 || total+e.Unallocated.Minor != e.Amount.Minor {
 		return inconsistent("%s: amount %d ≠ allocated %d + unallocated %d", what, e.Amount.Minor, total, e.Unallocated.Minor)
 	}
-	pi := int32(len(m.payments))
-	m.payments = append(m.payments, payment{
-		id: domain.PaymentID(strings.Clone(string(e.PaymentID))), amount: e.Amount.Minor,
+	pi := m.payments.append(payment{
+		id: domain.PaymentID(m.ids.clone(string(e.PaymentID))), amount: e.Amount.Minor,
 		unallocated: e.Unallocated.Minor, cust: ci, received: e.ReceivedOn,
 	})
-	p := &m.payments[pi]
-	c := &m.customers[ci]
+	p := m.payments.at(pi)
+	c := m.customers.at(ci)
 	c.payments = append(c.payments, pi)
-	indexDocs(m.paymentIndex, ci, c.payments, func(i int32) string { return string(m.payments[i].id) })
+	indexDocs(m.paymentIndex, ci, c.payments, func(i int32) string { return string(m.payments.at(i).id) })
 	m.move(ci, 0, e.Unallocated.Minor, 0)
 	for _, a := range allocs {
 		if a.applied > 0 {
@@ -916,7 +952,7 @@ func (m *Model) applyAllocated(ci int32, e domain.PaymentAllocated) error {
 		if !ok {
 			return m.dangling("allocation from unknown payment %s", e.PaymentID)
 		}
-		p := &m.payments[pi]
+		p := m.payments.at(pi)
 		allocs, total, err := m.checkAllocations(ci, "payment "+string(p.id), e.Allocations)
 		if err != nil {
 			return err
@@ -946,7 +982,7 @@ func (m *Model) applyAllocated(ci int32, e domain.PaymentAllocated) error {
 	if !ok {
 		return m.dangling("allocation from unknown credit note %s", e.CreditNoteID)
 	}
-	n := &m.creditNotes[ni]
+	n := m.creditNotes.at(ni)
 	allocs, total, err := m.checkAllocations(ci, "credit note "+string(n.id), e.Allocations)
 	if err != nil {
 		return err
@@ -974,7 +1010,7 @@ func (m *Model) applyReversed(ci int32, e domain.PaymentReversed) error {
 	if !ok {
 		return m.dangling("reversal of unknown payment %s", e.PaymentID)
 	}
-	p := &m.payments[pi]
+	p := m.payments.at(pi)
 	if p.reversed() {
 		return inconsistent("payment %s reversed twice", p.id)
 	}
@@ -1023,12 +1059,12 @@ func (m *Model) applyReversed(ci int32, e domain.PaymentReversed) error {
 	if e.UnallocatedRemoved.Minor != p.unallocated {
 		m.replay.skipped++ // replay: what could not apply as of the replay date leaves with the rest
 	}
-	c := &m.customers[ci]
+	c := m.customers.at(ci)
 	for _, r := range reopens {
 		// The bounced cash is owed again, even on an invoice written off since: it comes
 		// back into open items (as domain.Evolve does); the customer's write-off count,
 		// the loss once recognised, stays.
-		m.invoices[r.inv].flags &^= invWrittenOff
+		m.invoices.at(r.inv).flags &^= invWrittenOff
 		m.settle(r.inv, entry{amount: -r.amount, on: e.ReversedOn, paidOn: e.ReversedOn, src: pi, kind: entryReopen})
 	}
 	// A reversed payment has nothing left on account.
@@ -1042,7 +1078,7 @@ func (m *Model) applyReversed(ci int32, e domain.PaymentReversed) error {
 // settledBy returns the cash payment pi still has on invoice ii.
 func (m *Model) settledBy(ii, pi int32) int64 {
 	var s int64
-	for _, en := range m.invoices[ii].entries {
+	for _, en := range m.invoices.at(ii).entries {
 		if en.src == pi && (en.kind == entryCash || en.kind == entryReopen) {
 			s += en.amount
 		}
@@ -1063,7 +1099,7 @@ func (m *Model) applyPlan(ci int32, e domain.PaymentPlanAgreed) error {
 			return inconsistent("plan %s: unknown invoice %s", e.PlanID, id)
 		}
 		idx = append(idx, ii)
-		open += m.invoices[ii].open
+		open += m.invoices.at(ii).open
 	}
 	ins := make([]instalment, 0, len(e.Instalments))
 	for _, in := range e.Instalments {
@@ -1080,9 +1116,9 @@ func (m *Model) applyPlan(ci int32, e domain.PaymentPlanAgreed) error {
 		return inconsistent("plan %s has no instalments", e.PlanID)
 	}
 	_ = scheduled // a schedule that differs from the open total is reconciled in schedule()
-	m.plans = append(m.plans, plan{id: e.PlanID, instalments: ins, openAtAgreement: open, cust: ci, agreedOn: e.AgreedOn})
+	m.plans = append(m.plans, plan{id: strings.Clone(e.PlanID), instalments: ins, openAtAgreement: open, cust: ci, agreedOn: e.AgreedOn})
 	for _, ii := range idx {
-		m.invoices[ii].plan = int32(len(m.plans))
+		m.invoices.at(ii).plan = int32(len(m.plans))
 	}
 	return nil
 }
@@ -1095,7 +1131,7 @@ func (m *Model) applyWriteOff(ci int32, e domain.InvoiceWrittenOff) error {
 	if err := m.sameCcy(ci, "write-off", e.Amount); err != nil {
 		return err
 	}
-	v := &m.invoices[ii]
+	v := m.invoices.at(ii)
 	amount := e.Amount.Minor
 	if amount < 0 || amount > v.open {
 		if !m.lenient() || amount < 0 {
@@ -1105,7 +1141,7 @@ func (m *Model) applyWriteOff(ci int32, e domain.InvoiceWrittenOff) error {
 		amount = v.open // replay: only what is open as of the replay date can be lost
 	}
 	v.flags |= invWrittenOff
-	m.customers[ci].writeOffs++
+	m.customers.at(ci).writeOffs++
 	if amount > 0 {
 		m.settle(ii, entry{amount: amount, on: e.WrittenOffOn, paidOn: e.WrittenOffOn, src: -1, kind: entryWriteOff})
 	}
@@ -1116,8 +1152,8 @@ func (m *Model) applyWriteOff(ci int32, e domain.InvoiceWrittenOff) error {
 // property tests call it after every event; it is O(model).
 func (m *Model) check() error {
 	want := map[domain.Currency]totals{}
-	for ci := range m.customers {
-		c := &m.customers[ci]
+	for ci := range int32(m.customers.len()) {
+		c := m.customers.at(ci)
 		t := want[c.currency]
 		t.customers++
 		t.openInvoices += c.openInvoices
@@ -1135,11 +1171,11 @@ func (m *Model) check() error {
 			return fmt.Errorf("portfolio totals in %s without customers: %+v", ccy, *t)
 		}
 	}
-	for ci := range m.customers {
-		c := &m.customers[ci]
+	for ci := range int32(m.customers.len()) {
+		c := m.customers.at(ci)
 		var open, unalloc, standing int64
 		for _, ii := range c.invoices {
-			v := &m.invoices[ii]
+			v := m.invoices.at(ii)
 			s := v.amount
 			for _, en := range v.entries {
 				s -= en.amount
@@ -1150,10 +1186,10 @@ func (m *Model) check() error {
 			open += v.open
 		}
 		for _, pi := range c.payments {
-			unalloc += m.payments[pi].unallocated
+			unalloc += m.payments.at(pi).unallocated
 		}
 		for _, ni := range c.creditNotes {
-			standing += m.creditNotes[ni].standing
+			standing += m.creditNotes.at(ni).standing
 		}
 		if open != c.openInvoices || unalloc != c.unallocated || standing != c.standingCredit {
 			return fmt.Errorf("customer %s: totals %d/%d/%d, detail gives %d/%d/%d", c.id,

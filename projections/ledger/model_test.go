@@ -90,7 +90,7 @@ func TestApplyRefusesInconsistentEvents(t *testing.T) {
 			assert.Equal(t, before, dump(m), "the model changed")
 			assert.Equal(t, uint64(3), m.Position())
 			require.NoError(t, m.check())
-			for i, v := range m.invoices {
+			for i, v := range m.invoices.all {
 				got, ok := m.invoiceOf(v.cust, v.id)
 				assert.True(t, ok && got == int32(i), "index of invoice %s: %d, want %d", v.id, got, i)
 			}

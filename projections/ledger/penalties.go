@@ -188,8 +188,8 @@ func Penalties(m *Model, s Scope, asOf domain.Date, pol PenaltyPolicy) (PenaltyR
 	}
 	rep := PenaltyReport{AsOf: asOf, Lines: []PenaltyLine{}, IndemnityTotal: money(0, "EUR")}
 	totals := make(map[domain.Currency]int64)
-	for ci := range m.customers {
-		c := &m.customers[ci]
+	for ci := range int32(m.customers.len()) {
+		c := m.customers.at(ci)
 		if !s.has(c) {
 			continue
 		}
@@ -200,7 +200,7 @@ func Penalties(m *Model, s Scope, asOf domain.Date, pol PenaltyPolicy) (PenaltyR
 			rate = func(domain.Date) (int64, bool) { return pol.ContractualRateBP, true }
 		}
 		for _, ii := range c.invoices {
-			line, late, err := m.penaltyLine(c, &m.invoices[ii], asOf, rate)
+			line, late, err := m.penaltyLine(c, m.invoices.at(ii), asOf, rate)
 			if err != nil {
 				return PenaltyReport{}, err
 			}
@@ -235,7 +235,7 @@ func (m *Model) penaltyLine(c *customer, v *invoice, asOf domain.Date, rate func
 	for _, en := range v.entries {
 		switch en.kind {
 		case entryCash:
-			if m.payments[en.src].reversed() || en.paidOn.After(asOf) {
+			if m.payments.at(en.src).reversed() || en.paidOn.After(asOf) {
 				continue
 			}
 			pieces = append(pieces, piece{en.amount, en.paidOn, true})

@@ -26,7 +26,7 @@ func CustomersFigures(m *Model, ids []domain.CustomerID, asOf domain.Date, cfg C
 		if !ok {
 			return nil, fmt.Errorf("ledger: customer %q: %w", id, ErrUnknownCustomer)
 		}
-		c := &m.customers[ci]
+		c := m.customers.at(ci)
 		var cs sums
 		cs, lines = m.customerSums(c, asOf, cfg, lines)
 		f, err := m.combine(map[domain.Currency]*sums{c.currency: &cs}, asOf, cfg)
@@ -65,8 +65,8 @@ func PortfolioDSOHistory(m *Model, ends []domain.Date) ([]DSOPoint, error) {
 		per[k] = make(map[domain.Currency]*acc)
 		periods[k] = DefaultPeriod(d)
 	}
-	for ci := range m.customers {
-		c := &m.customers[ci]
+	for ci := range int32(m.customers.len()) {
+		c := m.customers.at(ci)
 		for k, d := range ends {
 			a := per[k][c.currency]
 			if a == nil {
@@ -74,15 +74,15 @@ func PortfolioDSOHistory(m *Model, ends []domain.Date) ([]DSOPoint, error) {
 				per[k][c.currency] = a
 			}
 			for _, ii := range c.invoices {
-				v := &m.invoices[ii]
+				v := m.invoices.at(ii)
 				a.ar += v.openAt(d)
 				if inPeriod(v.issue, periods[k]) {
 					a.sales += v.amount
 				}
 			}
 			for _, ni := range c.creditNotes {
-				if inPeriod(m.creditNotes[ni].issue, periods[k]) {
-					a.sales -= m.creditNotes[ni].amount
+				if inPeriod(m.creditNotes.at(ni).issue, periods[k]) {
+					a.sales -= m.creditNotes.at(ni).amount
 				}
 			}
 		}

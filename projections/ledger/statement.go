@@ -73,7 +73,7 @@ func CustomerStatement(m *Model, id domain.CustomerID, from, asOf domain.Date) (
 	if !from.IsZero() && from.After(asOf) {
 		return Statement{}, domain.FieldErrorf(domain.KindInvalid, "invalid_query", "from", "from %s is after as_of %s", from, asOf)
 	}
-	c := &m.customers[ci]
+	c := m.customers.at(ci)
 	st := Statement{CustomerID: c.id, Name: c.name, Currency: c.currency, AsOf: asOf, Lines: []StatementLine{}}
 	if !from.IsZero() {
 		f := from
@@ -81,7 +81,7 @@ func CustomerStatement(m *Model, id domain.CustomerID, from, asOf domain.Date) (
 	}
 	var all []StatementLine
 	for _, ii := range c.invoices {
-		v := &m.invoices[ii]
+		v := m.invoices.at(ii)
 		due := v.due
 		all = append(all, StatementLine{Date: v.issue, Kind: LineInvoice, Document: string(v.id), Number: v.number, DueDate: &due, Debit: v.amount, seq: ii})
 		for _, en := range v.entries {
@@ -91,17 +91,17 @@ func CustomerStatement(m *Model, id domain.CustomerID, from, asOf domain.Date) (
 		}
 	}
 	for _, pi := range c.payments {
-		p := &m.payments[pi]
+		p := m.payments.at(pi)
 		all = append(all, StatementLine{Date: p.received, Kind: LinePayment, Document: string(p.id), Credit: p.amount, seq: pi})
 		if p.reversed() {
 			all = append(all, StatementLine{Date: p.reversedOn, Kind: LinePaymentReversal, Document: string(p.id), Corrects: string(p.id), Debit: p.amount, seq: pi})
 		}
 	}
 	for _, ni := range c.creditNotes {
-		n := &m.creditNotes[ni]
+		n := m.creditNotes.at(ni)
 		l := StatementLine{Date: n.issue, Kind: LineCreditNote, Document: string(n.id), Credit: n.amount, seq: ni}
 		if n.invoice >= 0 {
-			l.Corrects = string(m.invoices[n.invoice].id)
+			l.Corrects = string(m.invoices.at(n.invoice).id)
 		}
 		all = append(all, l)
 	}

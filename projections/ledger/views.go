@@ -76,7 +76,7 @@ func (m *Model) invoiceView(c *customer, v *invoice, asOf domain.Date) InvoiceVi
 		s := Settlement{Kind: en.kind.String(), Amount: money(en.amount, c.currency), On: en.on, PaidOn: en.paidOn}
 		switch en.kind {
 		case entryCash, entryReopen:
-			p := &m.payments[en.src]
+			p := m.payments.at(en.src)
 			s.Source, s.Reversed = string(p.id), p.reversed() && en.kind == entryCash
 			if en.kind == entryCash && !p.reversed() && !en.paidOn.After(asOf) {
 				settled += en.amount
@@ -84,7 +84,7 @@ func (m *Model) invoiceView(c *customer, v *invoice, asOf domain.Date) InvoiceVi
 				dbt.addMul(en.amount, int64(v.due.DaysUntil(en.paidOn)))
 			}
 		case entryCredit:
-			s.Source = string(m.creditNotes[en.src].id)
+			s.Source = string(m.creditNotes.at(en.src).id)
 		}
 		iv.Settlements = append(iv.Settlements, s)
 	}
@@ -102,10 +102,10 @@ func CustomerInvoices(m *Model, id domain.CustomerID, asOf domain.Date, openOnly
 	if !ok {
 		return nil, fmt.Errorf("ledger: customer %q: %w", id, ErrUnknownCustomer)
 	}
-	c := &m.customers[ci]
+	c := m.customers.at(ci)
 	out := make([]InvoiceView, 0, len(c.invoices))
 	for _, ii := range c.invoices {
-		v := &m.invoices[ii]
+		v := m.invoices.at(ii)
 		if openOnly && v.open == 0 {
 			continue
 		}
@@ -179,7 +179,7 @@ func CustomerProfile(m *Model, id domain.CustomerID) (Profile, error) {
 	if !ok {
 		return Profile{}, fmt.Errorf("ledger: customer %q: %w", id, ErrUnknownCustomer)
 	}
-	c := &m.customers[ci]
+	c := m.customers.at(ci)
 	p := Profile{
 		CustomerID: c.id, Name: c.name, Country: c.country, Sector: c.sector, Segment: c.segment,
 		Currency: c.currency, Terms: c.terms, RegisteredOn: c.registeredOn,
@@ -193,15 +193,15 @@ func CustomerProfile(m *Model, id domain.CustomerID) (Profile, error) {
 		p.Rating = &RatingView{Agency: c.rating.agency, Score: int(c.rating.score), Grade: c.rating.grade, RatedOn: c.rating.on}
 	}
 	for _, pi := range c.payments {
-		py := &m.payments[pi]
+		py := m.payments.at(pi)
 		p.Payments = append(p.Payments, PaymentView{PaymentID: py.id, Amount: money(py.amount, c.currency),
 			ReceivedOn: py.received, Unallocated: money(py.unallocated, c.currency), ReversedOn: py.reversedOn})
 	}
 	for _, ni := range c.creditNotes {
-		n := &m.creditNotes[ni]
+		n := m.creditNotes.at(ni)
 		cv := CreditNoteView{CreditNoteID: n.id, Amount: money(n.amount, c.currency), IssueDate: n.issue, Standing: money(n.standing, c.currency)}
 		if n.invoice >= 0 {
-			cv.InvoiceID = m.invoices[n.invoice].id
+			cv.InvoiceID = m.invoices.at(n.invoice).id
 		}
 		p.CreditNotes = append(p.CreditNotes, cv)
 	}
@@ -213,9 +213,9 @@ func CustomerProfile(m *Model, id domain.CustomerID) (Profile, error) {
 
 // CustomerIDs returns the ids of the customers in scope s, sorted.
 func CustomerIDs(m *Model, s Scope) []domain.CustomerID {
-	out := make([]domain.CustomerID, 0, len(m.customers))
-	for ci := range m.customers {
-		if c := &m.customers[ci]; s.has(c) {
+	out := make([]domain.CustomerID, 0, m.customers.len())
+	for ci := range int32(m.customers.len()) {
+		if c := m.customers.at(ci); s.has(c) {
 			out = append(out, c.id)
 		}
 	}
@@ -225,7 +225,7 @@ func CustomerIDs(m *Model, s Scope) []domain.CustomerID {
 
 // Counts returns the number of customers, invoices, payments and credit notes held.
 func (m *Model) Counts() (customers, invoices, payments, creditNotes int) {
-	return len(m.customers), len(m.invoices), len(m.payments), len(m.creditNotes)
+	return m.customers.len(), m.invoices.len(), m.payments.len(), m.creditNotes.len()
 }
 
 // TermFinding is an invoice whose payment terms exceed the LME cap.
@@ -243,13 +243,13 @@ type TermFinding struct {
 // cap, domain.ExceedsLMECap).
 func PaymentTermFindings(m *Model, s Scope, asOf domain.Date) []TermFinding {
 	out := []TermFinding{}
-	for ci := range m.customers {
-		c := &m.customers[ci]
+	for ci := range int32(m.customers.len()) {
+		c := m.customers.at(ci)
 		if !s.has(c) {
 			continue
 		}
 		for _, ii := range c.invoices {
-			v := &m.invoices[ii]
+			v := m.invoices.at(ii)
 			if v.issue.After(asOf) || !domain.ExceedsLMECap(v.issue, v.due) {
 				continue
 			}
@@ -286,13 +286,13 @@ type DeclarationDeadline struct {
 // warning window.
 func InsuranceDeadlines(m *Model, s Scope, asOf domain.Date, warnDays int) []DeclarationDeadline {
 	out := []DeclarationDeadline{}
-	for ci := range m.customers {
-		c := &m.customers[ci]
+	for ci := range int32(m.customers.len()) {
+		c := m.customers.at(ci)
 		if !s.has(c) || c.declarationDays <= 0 || c.covered <= 0 {
 			continue
 		}
 		for _, ii := range c.invoices {
-			v := &m.invoices[ii]
+			v := m.invoices.at(ii)
 			if v.open == 0 || v.writtenOff() || v.issue.After(asOf) {
 				continue
 			}
