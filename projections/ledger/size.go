@@ -13,30 +13,26 @@ const mapEntryBytes = 56
 // heap measured with runtime.MemStats.
 func (m *Model) ApproxBytes() uint64 {
 	n := uintptr(unsafe.Sizeof(*m))
-	n += uintptr(cap(m.customers)) * unsafe.Sizeof(customer{})
-	for i := range m.customers {
-		c := &m.customers[i]
+	n += chunkBytes(&m.customers)
+	m.customers.all(func(_ int32, c *customer) bool {
 		n += uintptr(cap(c.invoices)+cap(c.payments)+cap(c.creditNotes)) * 4
 		n += uintptr(cap(c.promises)) * unsafe.Sizeof(promise{})
 		n += uintptr(len(c.id) + len(c.name))
-	}
-	n += uintptr(cap(m.invoices)) * unsafe.Sizeof(invoice{})
-	for i := range m.invoices {
-		v := &m.invoices[i]
+		return true
+	})
+	n += chunkBytes(&m.invoices)
+	m.invoices.all(func(_ int32, v *invoice) bool {
 		n += uintptr(cap(v.entries)) * unsafe.Sizeof(entry{})
 		n += uintptr(len(v.id))
 		if len(v.number) > 0 && unsafe.StringData(v.number) != unsafe.StringData(string(v.id)) {
 			n += uintptr(len(v.number))
 		}
-	}
-	n += uintptr(cap(m.payments)) * unsafe.Sizeof(payment{})
-	for i := range m.payments {
-		n += uintptr(len(m.payments[i].id))
-	}
-	n += uintptr(cap(m.creditNotes)) * unsafe.Sizeof(creditNote{})
-	for i := range m.creditNotes {
-		n += uintptr(len(m.creditNotes[i].id))
-	}
+		return true
+	})
+	n += chunkBytes(&m.payments)
+	m.payments.all(func(_ int32, p *payment) bool { n += uintptr(len(p.id)); return true })
+	n += chunkBytes(&m.creditNotes)
+	m.creditNotes.all(func(_ int32, c *creditNote) bool { n += uintptr(len(c.id)); return true })
 	n += uintptr(cap(m.plans)) * unsafe.Sizeof(plan{})
 	for i := range m.plans {
 		n += uintptr(cap(m.plans[i].instalments))*unsafe.Sizeof(instalment{}) + uintptr(len(m.plans[i].id))
@@ -47,4 +43,10 @@ func (m *Model) ApproxBytes() uint64 {
 		n += uintptr(cap(pts)) * unsafe.Sizeof(ratePoint{})
 	}
 	return uint64(n)
+}
+
+// chunkBytes is the memory of a chunked array's chunks, filled or not.
+func chunkBytes[T any](a *chunks[T]) uintptr {
+	var zero T
+	return uintptr(len(a.c)*chunkLen) * unsafe.Sizeof(zero)
 }

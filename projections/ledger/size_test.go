@@ -23,7 +23,7 @@ func TestApproxBytes(t *testing.T) {
 	live := heapInUse() - base
 	est := m.ApproxBytes()
 	t.Logf("%d events, %d customers, %d invoices: estimate %d B, measured %d B (ratio %.2f)",
-		len(evs), len(m.customers), len(m.invoices), est, live, float64(est)/float64(live))
+		len(evs), m.customers.len(), m.invoices.len(), est, live, float64(est)/float64(live))
 	assert.Greater(t, float64(est), float64(live)/1.6, "estimate too low")
 	assert.Less(t, float64(est), float64(live)*1.6, "estimate too high")
 	runtime.KeepAlive(m)
