@@ -67,6 +67,9 @@ bench-micro:
 ## fuzz: every fuzz target of the repository for FUZZTIME each (one `go test -fuzz` per
 ## target, as Go requires). New inputs that fail land in the package's testdata/fuzz.
 FUZZTIME ?= 10s
+## FUZZMINIMIZE bounds the minimization of each new input (go test -fuzzminimizetime): the
+## default, 60s, can outlast a short FUZZTIME and fail the run with "context deadline exceeded".
+FUZZMINIMIZE ?= 200x
 FUZZ_TARGETS := \
 	./domain:FuzzDecodeEvent \
 	./domain:FuzzDecodeCanonical \
@@ -81,7 +84,7 @@ FUZZ_TARGETS := \
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		echo "== fuzz $${t#*:} in $${t%%:*} for $(FUZZTIME)"; \
-		$(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) "$${t%%:*}"; \
+		$(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) "$${t%%:*}"; \
 	done
 
 ## bench-replay-10m: replay and restart of a 10M-event store (~3.5 GB, generated once).

@@ -17,11 +17,19 @@ const (
 // and credit notes). Appending never moves what is there: a slice that doubles copies and
 // clears ever larger arrays while it grows, and each copy writes every pointer of the old
 // one again under the GC's write barrier; a replay of millions of invoices spent about a
-// sixth of its time there. An element's address is stable, and at is two loads.
+// sixth of its time there. at is two loads.
+//
+// Only the first chunk grows by doubling, from chunkFirstLen to chunkLen, so that a small
+// model (a customer's replay, a test, a fuzz input) does not allocate and clear a whole
+// chunk of each array: an element's address is stable once the array holds chunkLen
+// elements, and callers never keep one across an append to the same array.
 type chunks[T any] struct {
-	c [][]T // every chunk has chunkLen elements; those from n on are zero
+	c [][]T // every chunk but the first has chunkLen elements; those from n on are zero
 	n int
 }
+
+// chunkFirstLen is the first chunk's length before it doubles.
+const chunkFirstLen = 16
 
 // len returns the number of elements.
 func (a *chunks[T]) len() int { return a.n }
@@ -36,7 +44,14 @@ func (a *chunks[T]) at(i int32) *T {
 
 // append adds v and returns its index.
 func (a *chunks[T]) append(v T) int32 {
-	if a.n == len(a.c)*chunkLen {
+	switch {
+	case len(a.c) == 0:
+		a.c = append(a.c, make([]T, chunkFirstLen))
+	case len(a.c) == 1 && a.n == len(a.c[0]) && a.n < chunkLen: // the first chunk doubles
+		grown := make([]T, min(2*a.n, chunkLen))
+		copy(grown, a.c[0])
+		a.c[0] = grown
+	case a.n == len(a.c)*chunkLen:
 		a.c = append(a.c, make([]T, chunkLen))
 	}
 	i := a.n
@@ -48,6 +63,14 @@ func (a *chunks[T]) append(v T) int32 {
 // resize sets the length to n zero elements (a snapshot's decode fills them).
 func (a *chunks[T]) resize(n int) {
 	a.c, a.n = nil, n
+	if n > 0 && n < chunkLen { // one first chunk, doubled up to n
+		l := chunkFirstLen
+		for l < n {
+			l *= 2
+		}
+		a.c = append(a.c, make([]T, min(l, chunkLen)))
+		return
+	}
 	for left := n; left > 0; left -= chunkLen {
 		a.c = append(a.c, make([]T, min(left, chunkLen), chunkLen)[:chunkLen])
 	}

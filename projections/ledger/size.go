@@ -48,5 +48,9 @@ func (m *Model) ApproxBytes() uint64 {
 // chunkBytes is the memory of a chunked array's chunks, filled or not.
 func chunkBytes[T any](a *chunks[T]) uintptr {
 	var zero T
-	return uintptr(len(a.c)*chunkLen) * unsafe.Sizeof(zero)
+	n := 0
+	for _, c := range a.c {
+		n += cap(c)
+	}
+	return uintptr(n) * unsafe.Sizeof(zero)
 }
