@@ -479,7 +479,11 @@ func TestBrowser(t *testing.T) {
 
 	step("a refused token brings the box back", func(t *testing.T) {
 		b.t = t
+		// The page must be done with its requests first: one still in flight when the bad
+		// token is stored would get the 401, and forget the token before the reload.
+		b.do(chromedp.Evaluate[chromedp.Void](`delete document.getElementById('main').dataset.ready`))
 		b.open("#/")
+		b.waitReady("overview", today)
 		b.do(chromedp.Evaluate[chromedp.Void](`sessionStorage.setItem('encours.token', 'enc_not-a-token-the-daemon-issued')`), chromedp.Reload())
 		b.waitFor("the token box after a 401", `document.getElementById('token-dialog').open && document.getElementById('token-reason').textContent.includes('401')`)
 		assert.Empty(t, eval[string](b, `sessionStorage.getItem('encours.token') || ''`), "the refused token is forgotten")
