@@ -7,8 +7,8 @@ import "strconv"
 // event, and for an invoice with a string json.Marshal would escape, which it then encodes.
 func encodeFast(e Event) (data []byte, ok bool) {
 	ev, isInvoice := e.(InvoiceIssued)
-	if !isInvoice || !plainJSON(string(ev.InvoiceID)) || !plainJSON(ev.Number) ||
-		!plainJSON(string(ev.Amount.Ccy)) || !plainJSON(ev.Terms) {
+	if !isInvoice || !PlainJSON(string(ev.InvoiceID)) || !PlainJSON(ev.Number) ||
+		!PlainJSON(string(ev.Amount.Ccy)) || !PlainJSON(ev.Terms) {
 		return nil, false
 	}
 	b := make([]byte, 0, 128+len(ev.InvoiceID)+len(ev.Number)+len(ev.Terms))
@@ -32,9 +32,9 @@ func encodeFast(e Event) (data []byte, ok bool) {
 	return append(b, '}'), true
 }
 
-// plainJSON reports whether json.Marshal writes s as its bytes between quotes: printable
+// PlainJSON reports whether json.Marshal writes s as its bytes between quotes: printable
 // ASCII with nothing it escapes (quote, backslash, and <, >, & for HTML safety).
-func plainJSON(s string) bool {
+func PlainJSON(s string) bool {
 	for i := 0; i < len(s); i++ {
 		switch c := s[i]; {
 		case c < 0x20 || c > 0x7e, c == '"', c == '\\', c == '<', c == '>', c == '&':

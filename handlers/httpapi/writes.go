@@ -214,12 +214,12 @@ func (a *api) handleWrite(build builder) http.HandlerFunc {
 // json.Marshal gives plus the newline. ok is false for any other Result, which writeJSON
 // then encodes.
 func appendResultJSON(res command.Result) (b []byte, ok bool) {
-	if len(res.Warnings) > 0 || !plainJSON(res.Stream) {
+	if len(res.Warnings) > 0 || !domain.PlainJSON(res.Stream) {
 		return nil, false
 	}
 	n := 80 + len(res.Stream)
 	for _, id := range res.EventIDs {
-		if !plainJSON(id) {
+		if !domain.PlainJSON(id) {
 			return nil, false
 		}
 		n += len(id) + 3
@@ -241,18 +241,6 @@ func appendResultJSON(res command.Result) (b []byte, ok bool) {
 		b = append(b, '"')
 	}
 	return append(b, "]}\n"...), true
-}
-
-// plainJSON reports whether json.Marshal writes s as its bytes between quotes: printable
-// ASCII with nothing it escapes (quote, backslash, and <, >, & for HTML safety).
-func plainJSON(s string) bool {
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c < 0x20 || c > 0x7e, c == '"', c == '\\', c == '<', c == '>', c == '&':
-			return false
-		}
-	}
-	return true
 }
 
 // idempotencyKeyBytesMax bounds the Idempotency-Key header; the store keeps keys in its
