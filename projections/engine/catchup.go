@@ -32,7 +32,7 @@ type PageReader interface {
 // event may alias the envelope's bytes (domain.DecodeEventView), which the engine reuses
 // once the page is applied: the projection copies whatever it keeps of either.
 type DecodedApplier interface {
-	ApplyDecoded(domain.Envelope, domain.Event) error
+	ApplyDecoded(*domain.Envelope, domain.Event) error
 }
 
 // catchUpPagesAhead is how many pages each catch-up reader may read ahead of the applier.

@@ -282,21 +282,23 @@ func (e *Engine[P]) applyBatch(batch []domain.Envelope, evs []domain.Event) (int
 	defer e.mu.Unlock()
 	da, _ := any(e.p).(DecodedApplier)
 	n := 0
+	// The projection's position and hash are read once: after each envelope it applies they
+	// are that envelope's (Projection), so the loop follows them without a call per event.
+	pos, prev := e.p.Position(), e.p.Hash()
 	for i := range batch {
 		env := &batch[i]
-		pos := e.p.Position()
 		if env.Position <= pos {
 			continue // already applied: the subscription may repeat at a reconnect
 		}
 		if env.Position != pos+1 {
 			return n, fmt.Errorf("engine %s: got position %d after %d: %w", e.cfg.Name, env.Position, pos, ErrGap)
 		}
-		if pos > 0 && env.PrevHash != e.p.Hash() {
-			return n, fmt.Errorf("engine %s: position %d prev_hash %s, previous hash %s: %w", e.cfg.Name, env.Position, env.PrevHash, e.p.Hash(), ErrChain)
+		if pos > 0 && env.PrevHash != prev {
+			return n, fmt.Errorf("engine %s: position %d prev_hash %s, previous hash %s: %w", e.cfg.Name, env.Position, env.PrevHash, prev, ErrChain)
 		}
 		var err error
 		if da != nil && evs != nil && evs[i] != nil {
-			err = da.ApplyDecoded(*env, evs[i])
+			err = da.ApplyDecoded(env, evs[i])
 		} else {
 			err = e.p.Apply(*env)
 		}
@@ -305,7 +307,8 @@ func (e *Engine[P]) applyBatch(batch []domain.Envelope, evs []domain.Event) (int
 			return n, fmt.Errorf("engine %s: %w", e.cfg.Name, err)
 		}
 		n++
-		e.position.Store(env.Position)
+		pos, prev = env.Position, env.Hash
+		e.position.Store(pos)
 	}
 	e.setStats(func(s *Stats) { s.EventsApplied += uint64(n) })
 	return n, nil

@@ -314,8 +314,8 @@ func TestApplyDecodedEqualsApply(t *testing.T) {
 		require.NoError(t, a.Apply(e))
 		ev, err := domain.DecodeEvent(e.Type, e.SchemaVersion, e.Data)
 		require.NoError(t, err)
-		require.NoError(t, b.ApplyDecoded(e, ev))
-		require.NoError(t, b.ApplyDecoded(e, ev), "idempotent by position")
+		require.NoError(t, b.ApplyDecoded(&e, ev))
+		require.NoError(t, b.ApplyDecoded(&e, ev), "idempotent by position")
 	}
 	sa, err := a.MarshalBinary()
 	require.NoError(t, err)
@@ -324,5 +324,5 @@ func TestApplyDecodedEqualsApply(t *testing.T) {
 	assert.Equal(t, sa, sb)
 	last := l.envs[len(l.envs)-1]
 	last.Position += 2
-	require.ErrorIs(t, b.ApplyDecoded(last, nil), ErrGap)
+	require.ErrorIs(t, b.ApplyDecoded(&last, nil), ErrGap)
 }

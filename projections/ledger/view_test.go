@@ -44,7 +44,7 @@ func TestApplyDecodedKeepsNoView(t *testing.T) {
 				e.Hash = batch[i].Hash
 				ev, err := domain.DecodeEventView(e.Type, e.SchemaVersion, e.Data, &slab)
 				require.NoError(t, err)
-				require.NoError(t, got.ApplyDecoded(e, ev), "seed %d position %d", seed, e.Position)
+				require.NoError(t, got.ApplyDecoded(&e, ev), "seed %d position %d", seed, e.Position)
 				start = end
 			}
 			for i := range page { // the engine reuses the page's buffer for the next read
