@@ -145,10 +145,14 @@ type customer struct {
 	invoices    []int32
 	payments    []int32
 	creditNotes []int32
-	promises    []promise
-	terms       domain.Terms
-	limit       int64
-	covered     int64 // credit-insurance cover
+	// The tags (docTag) of the ids in invoices, payments and creditNotes, in the same order,
+	// while a list is scanned (at most docScanMax long; nil beyond, when the index has it).
+	invoiceTags, paymentTags, creditNoteTags []uint64
+
+	promises []promise
+	terms    domain.Terms
+	limit    int64
+	covered  int64 // credit-insurance cover
 	// Running totals (design §Metrics, exposure = openInvoices − unallocated − standingCredit).
 	openInvoices    int64
 	unallocated     int64
@@ -570,58 +574,68 @@ func (m *Model) sameCcy(ci int32, what string, a domain.Money) error {
 const docScanMax = 32
 
 func (m *Model) invoiceOf(ci int32, id domain.InvoiceID) (int32, bool) {
-	return m.docOf(m.invoiceIndex, ci, m.customers.at(ci).invoices, string(id), func(i int32) string { return string(m.invoices.at(i).id) })
+	c := m.customers.at(ci)
+	return m.docOf(m.invoiceIndex, ci, c.invoices, c.invoiceTags, string(id), func(i int32) string { return string(m.invoices.at(i).id) })
 }
 
 func (m *Model) paymentOf(ci int32, id domain.PaymentID) (int32, bool) {
-	return m.docOf(m.paymentIndex, ci, m.customers.at(ci).payments, string(id), func(i int32) string { return string(m.payments.at(i).id) })
+	c := m.customers.at(ci)
+	return m.docOf(m.paymentIndex, ci, c.payments, c.paymentTags, string(id), func(i int32) string { return string(m.payments.at(i).id) })
 }
 
 func (m *Model) creditNoteOf(ci int32, id domain.CreditNoteID) (int32, bool) {
-	return m.docOf(m.creditNoteIndex, ci, m.customers.at(ci).creditNotes, string(id), func(i int32) string { return string(m.creditNotes.at(i).id) })
+	c := m.customers.at(ci)
+	return m.docOf(m.creditNoteIndex, ci, c.creditNotes, c.creditNoteTags, string(id), func(i int32) string { return string(m.creditNotes.at(i).id) })
 }
 
-// docOf finds the document id among customer ci's list (see docScanMax).
-func (m *Model) docOf(index map[docKey]int32, ci int32, list []int32, id string, idOf func(int32) string) (int32, bool) {
+// docOf finds the document id among customer ci's list (see docScanMax): through index
+// beyond docScanMax, else by scanning the list's tags, which are contiguous, and comparing
+// the ids only where the tags match (a new document's check that it is not a duplicate
+// compares none).
+func (m *Model) docOf(index map[docKey]int32, ci int32, list []int32, tags []uint64, id string, idOf func(int32) string) (int32, bool) {
 	if len(list) > docScanMax {
 		i, ok := index[docKey{ci, id}]
 		return i, ok
 	}
-	for _, i := range list {
-		if sameID(idOf(i), id) {
-			return i, true
+	want := docTag(id)
+	for k, t := range tags {
+		if t == want && idOf(list[k]) == id {
+			return list[k], true
 		}
 	}
 	return -1, false
 }
 
-// sameID is a == b, comparing the last 8 bytes first: the ids of one customer's documents
-// mostly have one length and differ in their last digits, so most comparisons of a scan end
-// there without a call to compare the whole strings.
-func sameID(a, b string) bool {
-	if n := len(a); n != len(b) || (n >= 8 && tail8(a) != tail8(b)) {
-		return false
+// docTag is a document id's tag: equal ids have equal tags. It is the id's last 8 bytes, or
+// a shorter id's bytes and length: the ids of one customer's documents mostly have one
+// length and differ in their last digits.
+func docTag(s string) uint64 {
+	if len(s) < 8 {
+		t := uint64(len(s)) << 56
+		for i := range len(s) {
+			t |= uint64(s[i]) << (8 * i)
+		}
+		return t
 	}
-	return a == b
-}
-
-func tail8(s string) uint64 {
 	s = s[len(s)-8:]
 	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
 		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 }
 
-// indexDocs is called after a document was added to customer ci's list: once the list is
-// over docScanMax, its documents are in index (all of them when it has just crossed).
-func indexDocs(index map[docKey]int32, ci int32, list []int32, idOf func(int32) string) {
+// indexDocs is called after document id was added to customer ci's list: while the list is
+// at most docScanMax long its tags follow it; beyond, its documents are in index (all of
+// them when it has just crossed) and the tags are dropped.
+func indexDocs(index map[docKey]int32, ci int32, list []int32, tags *[]uint64, id string, idOf func(int32) string) {
 	switch {
+	case len(list) <= docScanMax:
+		*tags = append(*tags, docTag(id))
 	case len(list) == docScanMax+1:
+		*tags = nil
 		for _, i := range list {
 			index[docKey{ci, idOf(i)}] = i
 		}
-	case len(list) > docScanMax+1:
-		i := list[len(list)-1]
-		index[docKey{ci, idOf(i)}] = i
+	default:
+		index[docKey{ci, id}] = list[len(list)-1]
 	}
 }
 
@@ -796,7 +810,7 @@ func (m *Model) applyInvoice(ci int32, e domain.InvoiceIssued) error {
 	})
 	c := m.customers.at(ci)
 	c.invoices = append(c.invoices, ii)
-	indexDocs(m.invoiceIndex, ci, c.invoices, func(i int32) string { return string(m.invoices.at(i).id) })
+	indexDocs(m.invoiceIndex, ci, c.invoices, &c.invoiceTags, string(id), func(i int32) string { return string(m.invoices.at(i).id) })
 	m.move(ci, e.Amount.Minor, 0, 0)
 	return nil
 }
@@ -909,7 +923,7 @@ func (m *Model) applyCreditNote(ci int32, e domain.CreditNoteIssued) error {
 	})
 	c := m.customers.at(ci)
 	c.creditNotes = append(c.creditNotes, ni)
-	indexDocs(m.creditNoteIndex, ci, c.creditNotes, func(i int32) string { return string(m.creditNotes.at(i).id) })
+	indexDocs(m.creditNoteIndex, ci, c.creditNotes, &c.creditNoteTags, string(m.creditNotes.at(ni).id), func(i int32) string { return string(m.creditNotes.at(i).id) })
 	m.move(ci, 0, 0, e.Amount.Minor-applied)
 	if applied > 0 {
 		m.settle(ii, entry{amount: applied, on: e.IssueDate, paidOn: e.IssueDate, src: ni, kind: entryCredit})
@@ -942,7 +956,7 @@ func (m *Model) applyPayment(ci int32, e domain.PaymentReceived) error {
 	p := m.payments.at(pi)
 	c := m.customers.at(ci)
 	c.payments = append(c.payments, pi)
-	indexDocs(m.paymentIndex, ci, c.payments, func(i int32) string { return string(m.payments.at(i).id) })
+	indexDocs(m.paymentIndex, ci, c.payments, &c.paymentTags, string(p.id), func(i int32) string { return string(m.payments.at(i).id) })
 	m.move(ci, 0, e.Unallocated.Minor, 0)
 	for _, a := range allocs {
 		if a.applied > 0 {
@@ -1206,6 +1220,48 @@ func (m *Model) check() error {
 		if open != c.openInvoices || unalloc != c.unallocated || standing != c.standingCredit {
 			return fmt.Errorf("customer %s: totals %d/%d/%d, detail gives %d/%d/%d", c.id,
 				c.openInvoices, c.unallocated, c.standingCredit, open, unalloc, standing)
+		}
+	}
+	return nil
+}
+
+// checkDocTags checks that every customer's scanned lists have their tags (docOf relies on
+// them to find a document, and on their absence to call it new) and that the longer lists
+// are in the indexes. The tests run it after every event of their histories and after
+// snapshot decodes.
+func (m *Model) checkDocTags() error {
+	for ci := range int32(m.customers.len()) {
+		c := m.customers.at(ci)
+		for _, l := range [...]struct {
+			kind  string
+			list  []int32
+			tags  []uint64
+			index map[docKey]int32
+			idOf  func(int32) string
+		}{
+			{"invoice", c.invoices, c.invoiceTags, m.invoiceIndex, func(i int32) string { return string(m.invoices.at(i).id) }},
+			{"payment", c.payments, c.paymentTags, m.paymentIndex, func(i int32) string { return string(m.payments.at(i).id) }},
+			{"credit note", c.creditNotes, c.creditNoteTags, m.creditNoteIndex, func(i int32) string { return string(m.creditNotes.at(i).id) }},
+		} {
+			if len(l.list) > docScanMax {
+				if l.tags != nil {
+					return fmt.Errorf("customer %s: %d %ss indexed, yet %d tags kept", c.id, len(l.list), l.kind, len(l.tags))
+				}
+				for _, i := range l.list {
+					if got, ok := l.index[docKey{ci, l.idOf(i)}]; !ok || got != i {
+						return fmt.Errorf("customer %s: %s %s not in the index", c.id, l.kind, l.idOf(i))
+					}
+				}
+				continue
+			}
+			if len(l.tags) != len(l.list) {
+				return fmt.Errorf("customer %s: %d %ss, %d tags", c.id, len(l.list), l.kind, len(l.tags))
+			}
+			for k, i := range l.list {
+				if l.tags[k] != docTag(l.idOf(i)) {
+					return fmt.Errorf("customer %s: %s %s has tag %x, want %x", c.id, l.kind, l.idOf(i), l.tags[k], docTag(l.idOf(i)))
+				}
+			}
 		}
 	}
 	return nil

@@ -56,6 +56,7 @@ func TestIncrementalEqualsReplay(t *testing.T) {
 			env := log.add(t, custs[i], ev, time.Time{})
 			require.NoError(t, live.Apply(env), "seed %d event %d %s", seed, i, ev.EventType())
 			require.NoError(t, live.check(), "seed %d event %d", seed, i)
+			require.NoError(t, live.checkDocTags(), "seed %d event %d", seed, i)
 			latest := d("2000-01-01")
 			for _, e := range log.envs {
 				if e.EffectiveOn.After(latest) {
@@ -74,6 +75,7 @@ func TestIncrementalEqualsReplay(t *testing.T) {
 				decoded := New()
 				require.NoError(t, decoded.UnmarshalBinary(b), "seed %d event %d", seed, i)
 				require.Equal(t, dump(live), dump(decoded))
+				require.NoError(t, decoded.checkDocTags())
 				require.Equal(t, live.Position(), decoded.Position())
 				require.Equal(t, live.Hash(), decoded.Hash())
 				live = decoded

@@ -16,6 +16,7 @@ func (m *Model) ApproxBytes() uint64 {
 	n += chunkBytes(&m.customers)
 	m.customers.all(func(_ int32, c *customer) bool {
 		n += uintptr(cap(c.invoices)+cap(c.payments)+cap(c.creditNotes)) * 4
+		n += uintptr(cap(c.invoiceTags)+cap(c.paymentTags)+cap(c.creditNoteTags)) * 8
 		n += uintptr(cap(c.promises)) * unsafe.Sizeof(promise{})
 		n += uintptr(len(c.id) + len(c.name))
 		return true

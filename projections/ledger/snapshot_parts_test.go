@@ -35,6 +35,7 @@ func TestSnapshotManyParts(t *testing.T) {
 		var y Model
 		if err := y.UnmarshalBinary(b); err == nil {
 			require.NoError(t, y.check())
+			require.NoError(t, y.checkDocTags())
 		} else {
 			require.ErrorIs(t, err, ErrBadSnapshot)
 		}
