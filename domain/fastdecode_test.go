@@ -162,3 +162,43 @@ func FuzzDecodeFast(f *testing.F) {
 		checkFastMatchesJSON(t, fastTypes[int(typ)%len(fastTypes)], data)
 	})
 }
+
+// BenchmarkDecodeEventView decodes into a slab what a projection's catch-up decodes most: a
+// customer's registration, invoices and payments as EncodeEvent writes them.
+func BenchmarkDecodeEventView(b *testing.B) {
+	type rec struct {
+		typ  string
+		data []byte
+	}
+	var recs []rec
+	add := func(ev Event) {
+		data, err := EncodeEvent(ev)
+		if err != nil {
+			b.Fatal(err)
+		}
+		recs = append(recs, rec{ev.EventType(), data})
+	}
+	eur := func(v int64) Money { return Money{Minor: v, Ccy: "EUR"} }
+	issue := MustDate("2024-03-07")
+	add(CustomerRegistered{CustomerID: "C00012345", Name: "Customer 00012345 SAS", Country: "FR", Sector: "C25",
+		Segment: "sme", Currency: "EUR", Terms: Net(30), CreditLimit: eur(5_000_000), RegisteredOn: MustDate("2024-01-01")})
+	for j := range 20 {
+		inv := InvoiceID(fmt.Sprintf("F00012345-%03d", j))
+		amount := eur(int64(10_000 + j*1013))
+		add(InvoiceIssued{InvoiceID: inv, Number: string(inv), Amount: amount, IssueDate: issue.AddDays(j), DueDate: issue.AddDays(j + 30)})
+		if j%2 == 1 {
+			add(PaymentReceived{PaymentID: PaymentID("P" + string(inv)), Amount: amount, ReceivedOn: issue.AddDays(25 + j),
+				Allocations: []Allocation{{InvoiceID: inv, Amount: amount}}, Unallocated: eur(0)})
+		}
+	}
+	var slab EventSlab
+	for b.Loop() {
+		slab.Reset()
+		for _, r := range recs {
+			if _, ok := decodeFast(r.typ, r.data, true, &slab); !ok {
+				b.Fatalf("the fast decoder refused %s", r.data)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(recs)), "ns/event")
+}

@@ -29,7 +29,10 @@ func Net(days int) Terms { return Terms{Kind: TermsNet, Days: days} }
 
 // ParseTerms reads "net30", "eom" or "eom+45".
 func ParseTerms(s string) (Terms, error) {
-	bad := FieldErrorf(KindInvalid, CodeInvalidTerms, "terms", "terms %q: want netN, eom or eom+N", s)
+	in := s
+	bad := func() error { // built only when needed: a replay parses terms in every registration
+		return FieldErrorf(KindInvalid, CodeInvalidTerms, "terms", "terms %q: want netN, eom or eom+N", in)
+	}
 	var t Terms
 	switch {
 	case strings.HasPrefix(s, "net"):
@@ -41,11 +44,11 @@ func ParseTerms(s string) (Terms, error) {
 		t.Kind = TermsEndOfMonthNet
 		s = s[4:]
 	default:
-		return Terms{}, bad
+		return Terms{}, bad()
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil || n < 0 || n > termsDaysMax || s == "" || s[0] == '+' {
-		return Terms{}, bad
+		return Terms{}, bad()
 	}
 	t.Days = n
 	return t, nil
