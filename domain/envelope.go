@@ -121,6 +121,20 @@ func DecodeCanonical(b []byte, e *Envelope) error { return decodeCanonical(b, e,
 // events then allocates nothing per envelope. Whoever keeps a string beyond that copies it.
 func DecodeCanonicalView(b []byte, e *Envelope) error { return decodeCanonical(b, e, true) }
 
+// The variable fields of the canonical layout, in order: seven strings, the request hash and
+// the data, with their names (for errors) and largest lengths.
+const (
+	canonicalStrings = 7
+	canonicalFields  = canonicalStrings + 2
+)
+
+var (
+	canonicalFieldNames = [canonicalFields]string{"event_id", "stream", "type", "actor", "correlation_id",
+		"causation_id", "idempotency_key", "request_hash", "data"}
+	canonicalFieldMax = [canonicalFields]uint64{canonicalStringMax, canonicalStringMax, canonicalStringMax,
+		canonicalStringMax, canonicalStringMax, canonicalStringMax, canonicalStringMax, sha256.Size, canonicalDataMax}
+)
+
 func decodeCanonical(b []byte, e *Envelope, view bool) error {
 	const fixed = 1 + 8 + 8 + 8 + 4 + 2 + 32
 	if len(b) < fixed {
@@ -135,64 +149,57 @@ func decodeCanonical(b []byte, e *Envelope, view bool) error {
 	e.EffectiveOn = DateFromDays(int32(binary.BigEndian.Uint32(b[25:])))
 	e.SchemaVersion = binary.BigEndian.Uint16(b[29:])
 	copy(e.PrevHash[:], b[31:63])
-	rest := b[fixed:]
-	next := func(name string, max int) ([]byte, error) {
-		n, k := binary.Uvarint(rest)
-		// k must also be the minimal length of n: Uvarint accepts padded encodings (0x80 0x00
-		// for 0), and two byte strings for one event would not be canonical.
-		if k <= 0 || k != uvarintLen(n) || n > uint64(max) || n > uint64(len(rest)-k) {
-			return nil, Errorf(KindInvalid, CodeMalformedEvent, "canonical event: bad length for %s", name)
+	// The nine variable fields are read as offsets into b: the seven strings, then copied
+	// (unless view) with one allocation: a replay decodes millions of envelopes, and seven
+	// small allocations each cost more than the few length bytes the shared copy also holds.
+	var bounds [canonicalFields][2]int
+	p := fixed
+	for i := range canonicalFields {
+		var n uint64
+		k := 1
+		if p < len(b) && b[p] < 0x80 { // the usual one-byte length
+			n = uint64(b[p])
+		} else {
+			n, k = binary.Uvarint(b[p:])
+			// k must also be the minimal length of n: Uvarint accepts padded encodings (0x80
+			// 0x00 for 0), and two byte strings for one event would not be canonical.
+			if k <= 0 || k != uvarintLen(n) {
+				return Errorf(KindInvalid, CodeMalformedEvent, "canonical event: bad length for %s", canonicalFieldNames[i])
+			}
 		}
-		v := rest[k : k+int(n)]
-		rest = rest[k+int(n):]
-		return v, nil
-	}
-	fields := [...]*string{&e.EventID, &e.Stream, &e.Type, &e.Actor, &e.CorrelationID, &e.CausationID, &e.IdempotencyKey}
-	names := [...]string{"event_id", "stream", "type", "actor", "correlation_id", "causation_id", "idempotency_key"}
-	// The seven strings are read as offsets into b, then copied with one allocation: a
-	// replay decodes millions of envelopes, and seven small allocations each cost more than
-	// the few length bytes the shared copy also holds.
-	var bounds [len(fields)][2]int
-	strStart := len(b) - len(rest)
-	for i := range fields {
-		v, err := next(names[i], canonicalStringMax)
-		if err != nil {
-			return err
+		if n > canonicalFieldMax[i] || n > uint64(len(b)-p-k) {
+			return Errorf(KindInvalid, CodeMalformedEvent, "canonical event: bad length for %s", canonicalFieldNames[i])
 		}
-		end := len(b) - len(rest)
-		bounds[i] = [2]int{end - len(v) - strStart, end - strStart}
+		p += k
+		bounds[i] = [2]int{p, p + int(n)}
+		p += int(n)
 	}
+	strStart, strEnd := bounds[0][0], bounds[canonicalStrings-1][1]
 	var all string
-	if view && len(b)-len(rest) > strStart {
-		all = unsafe.String(unsafe.SliceData(b[strStart:]), len(b)-len(rest)-strStart)
+	if view && strEnd > strStart {
+		all = unsafe.String(&b[strStart], strEnd-strStart)
 	} else {
-		all = string(b[strStart : len(b)-len(rest)])
+		all = string(b[strStart:strEnd])
 	}
-	for i, f := range fields {
-		*f = all[bounds[i][0]:bounds[i][1]]
+	for i, f := range [canonicalStrings]*string{&e.EventID, &e.Stream, &e.Type, &e.Actor, &e.CorrelationID, &e.CausationID, &e.IdempotencyKey} {
+		*f = all[bounds[i][0]-strStart : bounds[i][1]-strStart]
 	}
-	rh, err := next("request_hash", sha256.Size)
-	if err != nil {
-		return err
-	}
+	rh := b[bounds[7][0]:bounds[7][1]:bounds[7][1]]
 	e.RequestHash = nil
 	if len(rh) > 0 {
-		e.RequestHash = rh[:len(rh):len(rh)]
+		e.RequestHash = rh
 		if !view {
 			e.RequestHash = append([]byte(nil), rh...)
 		}
 	}
-	data, err := next("data", canonicalDataMax)
-	if err != nil {
-		return err
-	}
+	data := b[bounds[8][0]:bounds[8][1]:bounds[8][1]]
 	if view {
-		e.Data = json.RawMessage(data[:len(data):len(data)])
+		e.Data = json.RawMessage(data)
 	} else {
 		e.Data = append(json.RawMessage(nil), data...)
 	}
-	if len(rest) != 0 {
-		return Errorf(KindInvalid, CodeMalformedEvent, "canonical event: %d trailing bytes", len(rest))
+	if p != len(b) {
+		return Errorf(KindInvalid, CodeMalformedEvent, "canonical event: %d trailing bytes", len(b)-p)
 	}
 	return nil
 }

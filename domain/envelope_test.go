@@ -182,3 +182,21 @@ func TestRedactSecrets(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkDecodeCanonicalView decodes the canonical bytes of an invoice's envelope as a
+// catch-up reads them (views of the buffer).
+func BenchmarkDecodeCanonicalView(b *testing.B) {
+	data, err := domain.EncodeEvent(domain.InvoiceIssued{InvoiceID: "F00012345-007", Number: "F00012345-007",
+		Amount: domain.Money{Minor: 123_456, Ccy: "EUR"}, IssueDate: domain.MustDate("2024-03-07"), DueDate: domain.MustDate("2024-04-06")})
+	require.NoError(b, err)
+	e := domain.Envelope{EventID: "0193a5c2-0007-7abc-8007-000000003039", Stream: "customer-C00012345", StreamVersion: 8,
+		Position: 1_234_567, Type: domain.TypeInvoiceIssued, SchemaVersion: domain.CurrentSchemaVersion,
+		EffectiveOn: domain.MustDate("2024-03-07"), RecordedAt: time.Unix(1.7e9, 0).UTC(), Actor: "import", Data: data}
+	canon := domain.AppendCanonical(nil, &e)
+	var got domain.Envelope
+	for b.Loop() {
+		if err := domain.DecodeCanonicalView(canon, &got); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
