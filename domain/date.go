@@ -33,8 +33,17 @@ func DateOf(y int, m time.Month, d int) (Date, error) {
 	if y < 1900 || y > 2999 || m < 1 || m > 12 || d < 1 || d > daysIn(y, m) {
 		return Date{}, Errorf(KindInvalid, CodeInvalidDate, "%04d-%02d-%02d is not a valid date", y, int(m), d)
 	}
-	return Date{n: int32(daysFromCivil(y, int(m), d)) + dateBias}, nil
+	return Date{n: monthStarts[(y-1900)*12+int(m)-1] + int32(d-1) + dateBias}, nil
 }
+
+// monthStarts holds the day number (days since 1970-01-01) of the first day of every month
+// from 1900 to 2999, the range DateOf accepts: decoders read millions of dates.
+var monthStarts = func() (t [1100 * 12]int32) {
+	for i := range t {
+		t[i] = int32(daysFromCivil(1900+i/12, i%12+1, 1))
+	}
+	return t
+}()
 
 // MustDate is DateOf for constants in tests and examples; it panics on an invalid date.
 func MustDate(s string) Date {
