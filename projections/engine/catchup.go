@@ -49,6 +49,9 @@ type catchUpPage struct {
 	buf  []byte           // the bytes envs alias (PageReader)
 	slab domain.EventSlab // the events evs point to (PageReader)
 	last bool             // the last page of its range
+	// linked: each envelope's PrevHash is the Hash of the one before it in envs (checked
+	// by the reader).
+	linked bool
 	err  error
 }
 
@@ -104,6 +107,7 @@ func (e *Engine[P]) catchUp(ctx context.Context, pos, head uint64) (uint64, erro
 					if p.err == nil {
 						next = p.envs[len(p.envs)-1].Position + 1
 						p.last = next > last
+						p.linked = linkedPage(p.envs)
 						if decode {
 							decodePage(p, p.buf != nil)
 						}
@@ -142,7 +146,7 @@ func (e *Engine[P]) catchUp(ctx context.Context, pos, head uint64) (uint64, erro
 				if evs != nil {
 					batchEvs, evs = evs[:b], evs[b:]
 				}
-				n, err := e.applyBatch(envs[:b], batchEvs)
+				n, err := e.applyBatch(envs[:b], batchEvs, page.linked)
 				applied += uint64(n)
 				if err != nil {
 					if applied > 0 {
@@ -212,4 +216,14 @@ func decodePage(p *catchUpPage, view bool) {
 			p.evs[i], _ = domain.DecodeEvent(e.Type, e.SchemaVersion, e.Data)
 		}
 	}
+}
+
+// linkedPage reports whether each envelope of envs links to the one before it.
+func linkedPage(envs []domain.Envelope) bool {
+	for i := 1; i < len(envs); i++ {
+		if envs[i].PrevHash != envs[i-1].Hash {
+			return false
+		}
+	}
+	return true
 }

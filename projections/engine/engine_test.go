@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -332,4 +333,42 @@ func TestLedgerAsOfPagesThroughTheLog(t *testing.T) {
 	require.NoError(t, err)
 	_, invoices, _, _ = early.Counts()
 	assert.Less(t, invoices, 7500, "invoices dated after the as-of date are left out")
+}
+
+// Goal: a batch the reader found linked is still checked against the projection at its
+// first applied envelope, after any it skips as already applied; an unlinked one at each.
+func TestApplyBatchChecksTheChainAtItsStart(t *testing.T) {
+	s := newMemStore()
+	defer s.Close()
+	fillCustomers(t, s, 0, 2, 3)
+	envs, err := s.ReadAll(context.Background(), 1, 100)
+	require.NoError(t, err)
+	require.Greater(t, len(envs), 6)
+	require.True(t, linkedPage(envs))
+	newEngine := func() *Engine[*ledger.Model] {
+		eng := NewLedgerEngine(s, t.TempDir(), Config[*ledger.Model]{})
+		n, err := eng.applyBatch(envs[:3], nil, true)
+		require.NoError(t, err)
+		require.Equal(t, 3, n)
+		return eng
+	}
+	broken := slices.Clone(envs)
+	broken[3].PrevHash[0] ^= 1
+	eng := newEngine()
+	_, err = eng.applyBatch(broken[3:], nil, true)
+	require.ErrorIs(t, err, ErrChain, "first envelope of a linked batch")
+	eng = newEngine()
+	_, err = eng.applyBatch(broken[1:], nil, true) // 1 and 2 are skipped: 3 is the first applied
+	require.ErrorIs(t, err, ErrChain, "first envelope applied after skipped ones")
+	broken = slices.Clone(envs)
+	broken[5].PrevHash[0] ^= 1
+	require.False(t, linkedPage(broken))
+	eng = newEngine()
+	n, err := eng.applyBatch(broken[3:], nil, false)
+	require.ErrorIs(t, err, ErrChain, "inside an unlinked batch")
+	assert.Equal(t, 2, n, "the envelopes before the break are applied")
+	eng = newEngine()
+	n, err = eng.applyBatch(envs[3:], nil, true)
+	require.NoError(t, err)
+	assert.Equal(t, len(envs)-3, n)
 }
