@@ -36,7 +36,15 @@ type DecodedApplier interface {
 }
 
 // catchUpPagesAhead is how many pages each catch-up reader may read ahead of the applier.
-const catchUpPagesAhead = 2
+const catchUpPagesAhead = 4
+
+// catchUpRangeLen is how many positions a catch-up reader reads at a time, in one page, from
+// a PageReader (the embedded store; others are read eventstore.ReadLimitMax at a time).
+// Small enough that the pages in flight (readers × catchUpPagesAhead, ~180 KB each) stay in
+// the cores' caches between the reading, the decoding and the applying: pages of
+// ReadLimitMax events (3.5 MB) were read from memory on each of those passes. CPU per
+// event of a 1M replay, 10,000 → 512: −21 % (benchstat, n=6, p=0.015).
+const catchUpRangeLen = 512
 
 // catchUpReadersMax bounds the catch-up's reading goroutines (one per core up to it).
 const catchUpReadersMax = 8
@@ -52,7 +60,7 @@ type catchUpPage struct {
 	// linked: each envelope's PrevHash is the Hash of the one before it in envs (checked
 	// by the reader).
 	linked bool
-	err  error
+	err    error
 }
 
 // catchUpReader reads every readers-th range of the log for the catch-up.
@@ -62,17 +70,21 @@ type catchUpReader struct {
 }
 
 // catchUp applies the log from pos+1 to head before Run subscribes. The log is cut in ranges
-// of eventstore.ReadLimitMax positions; one goroutine per core reads every n-th range (the
-// store's reading, checksums and, unless skipped, the chain hashes; and the decoding of the
-// events for a DecodedApplier) while this one applies them in position order, so a replay
-// keeps every core busy whichever side costs more. It returns how many envelopes it applied.
+// of catchUpRangeLen positions (ReadLimitMax from a store that is not a PageReader); one
+// goroutine per core reads every n-th range (the store's reading, checksums and, unless
+// skipped, the chain hashes; and the decoding of the events for a DecodedApplier) while
+// this one applies them in position order, so a replay keeps every core busy whichever
+// side costs more. It returns how many envelopes it applied.
 // Envelopes are checked (position, link) and applied as in Run, applyBatchMax at a time
 // under the write lock so readers are not starved.
 func (e *Engine[P]) catchUp(ctx context.Context, pos, head uint64) (uint64, error) {
 	started := time.Now()
 	read := e.pageReader()
 	_, decode := any(e.p).(DecodedApplier)
-	const rangeLen = eventstore.ReadLimitMax
+	rangeLen := uint64(eventstore.ReadLimitMax) // a remote store: fewer round trips
+	if _, local := e.src.(PageReader); local && decode {
+		rangeLen = catchUpRangeLen
+	}
 	ranges := (head - pos + rangeLen - 1) / rangeLen
 	n := int(min(uint64(min(runtime.GOMAXPROCS(0), catchUpReadersMax)), ranges))
 	ctx, cancel := context.WithCancel(ctx)
