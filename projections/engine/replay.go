@@ -20,28 +20,71 @@ type Reader interface {
 // events, beyond any store Encours runs on.
 const readPagesMax = 1_000_000
 
+// envelopesAhead is how many pages Envelopes reads ahead of its consumer.
+const envelopesAhead = 2
+
 // Envelopes returns the log from position from on, in position order, read page by page
-// (eventstore.ReadLimitMax at a time). A read error ends the sequence and is stored in *errp.
+// (eventstore.ReadLimitMax at a time) on another goroutine, envelopesAhead pages ahead of
+// the consumer: a store's reading (checksums, chain hashes) and the consumer's work (a
+// replay's decoding and applying) then run on two cores. A read error ends the sequence
+// and is stored in *errp. The reading goroutine ends before the sequence returns.
 func Envelopes(ctx context.Context, src Reader, from uint64, errp *error) iter.Seq[domain.Envelope] {
+	type page struct {
+		envs []domain.Envelope
+		err  error
+	}
 	return func(yield func(domain.Envelope) bool) {
-		next := max(from, 1)
-		for range readPagesMax {
-			page, err := src.ReadAll(ctx, next, eventstore.ReadLimitMax)
-			if err != nil {
-				*errp = fmt.Errorf("read log from %d: %w", next, err)
+		ctx, cancel := context.WithCancel(ctx)
+		pages := make(chan page, envelopesAhead)
+		done := make(chan struct{})
+		defer func() {
+			cancel()
+			<-done
+		}()
+		go func() { // ends after the last page, on an error, or at cancel
+			defer close(done)
+			next := max(from, 1)
+			for range readPagesMax {
+				envs, err := src.ReadAll(ctx, next, eventstore.ReadLimitMax)
+				if err != nil {
+					err = fmt.Errorf("read log from %d: %w", next, err)
+				}
+				select {
+				case pages <- page{envs, err}:
+				case <-ctx.Done():
+					return
+				}
+				if err != nil || len(envs) == 0 {
+					return
+				}
+				next = envs[len(envs)-1].Position + 1
+			}
+			select {
+			case pages <- page{err: fmt.Errorf("read log: more than %d pages", readPagesMax)}:
+			case <-ctx.Done():
+			}
+		}()
+		for {
+			var p page
+			select {
+			case p = <-pages:
+			case <-ctx.Done():
+				*errp = ctx.Err()
 				return
 			}
-			if len(page) == 0 {
+			if p.err != nil {
+				*errp = p.err
 				return
 			}
-			for _, e := range page {
+			if len(p.envs) == 0 {
+				return
+			}
+			for _, e := range p.envs {
 				if !yield(e) {
 					return
 				}
 			}
-			next = page[len(page)-1].Position + 1
 		}
-		*errp = fmt.Errorf("read log: more than %d pages", readPagesMax)
 	}
 }
 

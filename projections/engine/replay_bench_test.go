@@ -224,6 +224,30 @@ func heapLive() uint64 {
 	return ms.HeapAlloc
 }
 
+// BenchmarkLedgerAsOf1M measures the as-of replay accountants run (`encours replay
+// --as-of`, reads of a past date): every record's hash checked, into a fresh model.
+func BenchmarkLedgerAsOf1M(b *testing.B) {
+	s, _ := openBenchStore(b, 1_000_000)
+	h, err := s.Head(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	cpu0 := cpuTime()
+	for b.Loop() {
+		m, err := LedgerAsOf(context.Background(), s, d("2099-12-31"), farFuture)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if m.Position() != h.Position {
+			b.Fatalf("replayed to %d, head %d", m.Position(), h.Position)
+		}
+	}
+	n := float64(h.Position) * float64(b.N)
+	b.ReportMetric(n/b.Elapsed().Seconds(), "events/s")
+	b.ReportMetric(float64(cpuTime()-cpu0)/n, "cpu-ns/event")
+	b.ReportMetric(0, "ns/op")
+}
+
 func BenchmarkRestart1M(b *testing.B) { benchmarkRestart(b, 1_000_000) }
 
 func BenchmarkRestart10M(b *testing.B) {
