@@ -622,12 +622,18 @@ func docTag(s string) uint64 {
 		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 }
 
+// docTagsFirstCap is the capacity a customer's tags start with.
+const docTagsFirstCap = 4
+
 // indexDocs is called after document id was added to customer ci's list: while the list is
 // at most docScanMax long its tags follow it; beyond, its documents are in index (all of
 // them when it has just crossed) and the tags are dropped.
 func indexDocs(index map[docKey]int32, ci int32, list []int32, tags *[]uint64, id string, idOf func(int32) string) {
 	switch {
 	case len(list) <= docScanMax:
+		if *tags == nil {
+			*tags = make([]uint64, 0, docTagsFirstCap) // not 1, 2, 4…: fewer allocations
+		}
 		*tags = append(*tags, docTag(id))
 	case len(list) == docScanMax+1:
 		*tags = nil
