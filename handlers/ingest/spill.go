@@ -114,6 +114,22 @@ func (f *spillFile) write(kind byte, row int, fields ...string) error {
 	return err
 }
 
+// writeID appends an id record, as write(spillRow, row, string(kind), prefix+id, cust)
+// would, without building prefix+id.
+func (f *spillFile) writeID(row int, kind byte, prefix, id, cust string) error {
+	b := append(f.buf[:0], spillRow)
+	b = binary.AppendUvarint(b, uint64(row)) //nolint:gosec // a row number is positive
+	b = binary.AppendUvarint(b, 3)
+	b = append(binary.AppendUvarint(b, 1), kind)
+	b = binary.AppendUvarint(b, uint64(len(prefix)+len(id)))
+	b = append(append(b, prefix...), id...)
+	b = binary.AppendUvarint(b, uint64(len(cust)))
+	b = append(b, cust...)
+	f.buf = b
+	_, err := f.w.Write(b)
+	return err
+}
+
 // spilled is one record read back. fields are substrings of the partition's contents; raw
 // is the record's bytes after its row number (what a batch's idempotency key hashes).
 type spilled struct {
@@ -130,7 +146,14 @@ func (f *spillFile) readAll() ([]spilled, error) {
 		return nil, fmt.Errorf("import: read partition: %w", err)
 	}
 	s := string(data) // one copy; every field is a substring of it
-	var out []spilled
+	// Count the records and their fields first, so that the records and every record's
+	// fields take one allocation each for the partition, not one per record.
+	records, fieldsTotal, err := countRecords(s, f.path)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]spilled, 0, records)
+	backing := make([]string, fieldsTotal)
 	for i := 0; i < len(s); {
 		kind := s[i]
 		i++
@@ -145,7 +168,8 @@ func (f *spillFile) readAll() ([]spilled, error) {
 			return nil, fmt.Errorf("import: partition %s: damaged at byte %d", f.path, i)
 		}
 		i += n
-		fields := make([]string, count)
+		fields := backing[:count:count]
+		backing = backing[count:]
 		for k := range fields {
 			l, n := uvarint(s[i:])
 			if n <= 0 || l > uint64(len(s)-i-n) {
@@ -158,6 +182,34 @@ func (f *spillFile) readAll() ([]spilled, error) {
 		out = append(out, spilled{kind: kind, row: int(row), raw: s[start:i], fields: fields}) //nolint:gosec // written from an int
 	}
 	return out, nil
+}
+
+// countRecords counts the records of a partition's contents and their fields in all; it
+// refuses the damage readAll would.
+func countRecords(s, path string) (records, fields int, err error) {
+	for i := 0; i < len(s); {
+		i++ // kind
+		_, n := uvarint(s[i:])
+		if n <= 0 {
+			return 0, 0, fmt.Errorf("import: partition %s: damaged at byte %d", path, i)
+		}
+		i += n
+		count, n := uvarint(s[i:])
+		if n <= 0 || count > spillRecordFieldsMax {
+			return 0, 0, fmt.Errorf("import: partition %s: damaged at byte %d", path, i)
+		}
+		i += n
+		for range count {
+			l, n := uvarint(s[i:])
+			if n <= 0 || l > uint64(len(s)-i-n) {
+				return 0, 0, fmt.Errorf("import: partition %s: damaged at byte %d", path, i)
+			}
+			i += n + int(l)
+		}
+		records++
+		fields += int(count)
+	}
+	return records, fields, nil
 }
 
 func uvarint(s string) (uint64, int) {
