@@ -164,8 +164,10 @@ type rowMapper interface {
 	// check checks a row as the format's Map does, with the same refusals, and says whose
 	// it is and the invoice and payment ids it introduces, without building its commands.
 	check(row int, fields []string, ids *rowIDs) error
-	// appendCommands appends the commands Map returns for the row to dst.
-	appendCommands(dst []domain.Command, row int, fields []string) ([]domain.Command, error)
+	// appendCommands appends the commands Map returns for the row to dst. Without register,
+	// it may leave out the registration of the row's customer (the customer is registered
+	// already: Decide would not see it), and says how many commands it left out.
+	appendCommands(dst []domain.Command, row int, fields []string, register bool) (_ []domain.Command, omitted int, _ error)
 }
 
 // rowIDs are the customer of a row and the invoice and payment ids it introduces.
@@ -216,9 +218,9 @@ func (m mapMapper) check(row int, fields []string, ids *rowIDs) error {
 	return nil
 }
 
-func (m mapMapper) appendCommands(dst []domain.Command, row int, fields []string) ([]domain.Command, error) {
+func (m mapMapper) appendCommands(dst []domain.Command, row int, fields []string, _ bool) ([]domain.Command, int, error) {
 	cmds, err := m.f.Map(row, m.r.getter(fields))
-	return append(dst, cmds...), err
+	return append(dst, cmds...), 0, err
 }
 
 // read is the streaming pass: every row is parsed, checked and mapped to commands; a good row
@@ -249,7 +251,7 @@ func (im *importer) read(ctx context.Context, open func() (io.ReadCloser, error)
 	custCol := columnFor(im.f, "customer_id")
 	nc, ni := len(im.spill.customers), len(im.spill.ids)
 	rec := make([]string, 0, columnsMax+1)
-	chunks, stop := scanChunks(r)
+	chunks, recycle, stop := scanChunks(r)
 	defer stop() // before rc.Close: the scanner reads rc until it is stopped
 	var ids rowIDs
 	for chunk := range chunks {
@@ -294,6 +296,7 @@ func (im *importer) read(ctx context.Context, open func() (io.ReadCloser, error)
 				}
 			}
 		}
+		recycle(chunk)
 	}
 	im.progress("read", im.rep.Rows)
 	return im.spill.finish()
@@ -323,11 +326,13 @@ type scannedRow struct {
 
 // scanChunks runs r.scan on its own goroutine, so that parsing the CSV overlaps with mapping
 // and spilling the rows on the caller's (the read pass's two halves, on the two cores). The
-// chunks come in file order; the channel is closed after the last. stop ends the goroutine
-// and waits for it, whether or not the chunks were all received (at most one row's read: it
-// checks for stop before each row).
-func scanChunks(r *Reader) (chunks <-chan *scanChunk, stop func()) {
+// chunks come in file order; the channel is closed after the last. The caller hands a chunk
+// it is done with to recycle, which the scanner fills again instead of allocating a new one.
+// stop ends the goroutine and waits for it, whether or not the chunks were all received (at
+// most one row's read: it checks for stop before each row).
+func scanChunks(r *Reader) (chunks <-chan *scanChunk, recycle func(*scanChunk), stop func()) {
 	out := make(chan *scanChunk, scanChunksQueued)
+	free := make(chan *scanChunk, scanChunksQueued+2)
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -335,7 +340,13 @@ func scanChunks(r *Reader) (chunks <-chan *scanChunk, stop func()) {
 		defer wg.Done()
 		defer close(out)
 		for {
-			c := &scanChunk{rows: make([]scannedRow, 0, scanChunkRows), fields: make([]string, 0, scanChunkRows*len(r.cols))}
+			var c *scanChunk
+			select {
+			case c = <-free:
+				c.rows, c.fields = c.rows[:0], c.fields[:0]
+			default:
+				c = &scanChunk{rows: make([]scannedRow, 0, scanChunkRows), fields: make([]string, 0, scanChunkRows*len(r.cols))}
+			}
 			last := false
 			for len(c.rows) < scanChunkRows && !last {
 				select {
@@ -360,7 +371,13 @@ func scanChunks(r *Reader) (chunks <-chan *scanChunk, stop func()) {
 		}
 	}()
 	var once sync.Once
-	return out, func() {
+	recycle = func(c *scanChunk) {
+		select {
+		case free <- c:
+		default: // enough spare chunks
+		}
+	}
+	return out, recycle, func() {
 		once.Do(func() { close(done) })
 		wg.Wait()
 	}
@@ -622,10 +639,13 @@ func (im *importer) decideCustomer(ctx context.Context, cust domain.CustomerID, 
 		sc.events = sc.events[:0]
 		for _, i := range batch {
 			rec := &recs[i]
-			sc.cmds, err = im.rows.appendCommands(sc.cmds[:0], rec.row, rec.fields[1:])
+			var omitted int
+			sc.cmds, omitted, err = im.rows.appendCommands(sc.cmds[:0], rec.row, rec.fields[1:], !state.Registered())
 			if err != nil {
 				return fmt.Errorf("import: row %d mapped in the first pass and not now: %w", rec.row, err)
 			}
+			t.commands += omitted // registrations of a customer registered before: skipped
+			t.skipped += omitted
 			for _, c := range sc.cmds {
 				t.commands++
 				if _, isReg := c.(domain.RegisterCustomer); isReg && state.Registered() {

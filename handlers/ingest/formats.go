@@ -95,11 +95,23 @@ type genericBound struct {
 func (b *genericBound) values(fields []string, v *genericValues) {
 	for f, i := range b.idx {
 		if i >= 0 && i < len(fields) {
-			v[f] = strings.TrimSpace(fields[i])
+			v[f] = trimSpace(fields[i])
 		} else {
 			v[f] = ""
 		}
 	}
+}
+
+// trimSpace is strings.TrimSpace, without the call for the usual field, which has no space
+// (nor any byte outside printable ASCII) at either end.
+func trimSpace(s string) string {
+	if s == "" {
+		return s
+	}
+	if first, last := s[0], s[len(s)-1]; first > ' ' && first < 0x80 && last > ' ' && last < 0x80 {
+		return s
+	}
+	return strings.TrimSpace(s)
 }
 
 func (b *genericBound) check(row int, fields []string, ids *rowIDs) error {
@@ -117,14 +129,17 @@ func (b *genericBound) check(row int, fields []string, ids *rowIDs) error {
 	return nil
 }
 
-func (b *genericBound) appendCommands(dst []domain.Command, row int, fields []string) ([]domain.Command, error) {
+func (b *genericBound) appendCommands(dst []domain.Command, row int, fields []string, register bool) ([]domain.Command, int, error) {
 	var v genericValues
 	b.values(fields, &v)
 	var r genericRow
 	if err := b.g.parse(row, &v, &r); err != nil {
-		return dst, err
+		return dst, 0, err
 	}
-	return r.appendCommands(dst), nil
+	if !register {
+		return r.appendCommands(dst, false), 1, nil
+	}
+	return r.appendCommands(dst, true), 0, nil
 }
 
 func (g genericFormat) parseDate(s string) (domain.Date, error) {
@@ -167,7 +182,7 @@ func (g genericFormat) Map(row int, getCol func(string) string) ([]domain.Comman
 	if err := g.parse(row, &v, &r); err != nil {
 		return nil, err
 	}
-	return r.appendCommands(make([]domain.Command, 0, rowCommandsMax)), nil
+	return r.appendCommands(make([]domain.Command, 0, rowCommandsMax), true), nil
 }
 
 // genericValues are a row's generic fields, trimmed, by genericField.
@@ -253,11 +268,13 @@ func (g genericFormat) parse(row int, v *genericValues, r *genericRow) error {
 }
 
 // appendCommands appends the commands of the row, in the order they apply: register the
-// customer, issue the invoice, dispute it, settle it.
-func (r *genericRow) appendCommands(dst []domain.Command) []domain.Command {
+// customer (unless register is false), issue the invoice, dispute it, settle it.
+func (r *genericRow) appendCommands(dst []domain.Command, register bool) []domain.Command {
+	if register {
+		dst = append(dst, domain.RegisterCustomer{CustomerID: r.cust, Name: r.name, Country: r.country, Sector: r.sector,
+			Segment: r.segment, Currency: r.ccy, Terms: r.terms, CreditLimit: r.limit, On: r.issue})
+	}
 	dst = append(dst,
-		domain.RegisterCustomer{CustomerID: r.cust, Name: r.name, Country: r.country, Sector: r.sector,
-			Segment: r.segment, Currency: r.ccy, Terms: r.terms, CreditLimit: r.limit, On: r.issue},
 		domain.IssueInvoice{CustomerID: r.cust, InvoiceID: r.inv, Number: r.number, Amount: r.amount, IssueDate: r.issue, DueDate: r.due})
 	if r.disputed {
 		dst = append(dst, domain.DisputeInvoice{CustomerID: r.cust, InvoiceID: r.inv, On: r.issue, Reason: "imported as disputed"})

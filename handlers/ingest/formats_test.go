@@ -54,8 +54,9 @@ amount_scale: 2
 			for i, line := range tc.lines[1:] {
 				fields := strings.Split(line, ",")
 				want, wantErr := tc.f.Map(i+2, r.getter(fields))
-				got, gotErr := bound.appendCommands([]domain.Command{domain.RegisterCustomer{}}, i+2, fields)
+				got, omitted, gotErr := bound.appendCommands([]domain.Command{domain.RegisterCustomer{}}, i+2, fields, true)
 				assert.Equal(t, wantErr, gotErr, "row %d: %s", i+2, line)
+				assert.Zero(t, omitted, "row %d: %s", i+2, line)
 				var ids rowIDs
 				assert.Equal(t, wantErr, bound.check(i+2, fields, &ids), "row %d: %s", i+2, line)
 				if wantErr != nil {
@@ -63,6 +64,13 @@ amount_scale: 2
 					continue
 				}
 				assert.Equal(t, append([]domain.Command{domain.RegisterCustomer{}}, want...), got, "row %d: %s", i+2, line)
+				// For a customer registered before, the registration (Map's first command) is
+				// left out and counted.
+				got, omitted, gotErr = bound.appendCommands(nil, i+2, fields, false)
+				require.NoError(t, gotErr)
+				if assert.Equal(t, 1, omitted) && assert.IsType(t, domain.RegisterCustomer{}, want[0]) {
+					assert.Equal(t, want[1:], got, "row %d: %s", i+2, line)
+				}
 				var wantIDs, gotIDs []string
 				for _, c := range want {
 					assert.Equal(t, c.Customer(), ids.cust, "row %d: %s", i+2, line)

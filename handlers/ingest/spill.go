@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"unsafe"
 )
 
 // Partitions of an import (see the package doc: how memory stays bounded).
@@ -47,6 +48,9 @@ type spillFile struct {
 	f    *os.File
 	w    *bufio.Writer
 	buf  []byte
+	// records and fields count what was written, so that readAll allocates the records and
+	// their fields once each for the file, not one fields slice per record.
+	records, fields int
 }
 
 func newSpill(tempDir string, n int) (*spill, error) {
@@ -110,6 +114,8 @@ func (f *spillFile) write(kind byte, row int, fields ...string) error {
 		b = append(b, v...)
 	}
 	f.buf = b
+	f.records++
+	f.fields += len(fields)
 	_, err := f.w.Write(b)
 	return err
 }
@@ -126,6 +132,8 @@ func (f *spillFile) writeID(row int, kind byte, prefix, id, cust string) error {
 	b = binary.AppendUvarint(b, uint64(len(cust)))
 	b = append(b, cust...)
 	f.buf = b
+	f.records++
+	f.fields += 3
 	_, err := f.w.Write(b)
 	return err
 }
@@ -145,15 +153,11 @@ func (f *spillFile) readAll() ([]spilled, error) {
 	if err != nil {
 		return nil, fmt.Errorf("import: read partition: %w", err)
 	}
-	s := string(data) // one copy; every field is a substring of it
-	// Count the records and their fields first, so that the records and every record's
-	// fields take one allocation each for the partition, not one per record.
-	records, fieldsTotal, err := countRecords(s, f.path)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]spilled, 0, records)
-	backing := make([]string, fieldsTotal)
+	// Every field is a substring of the file's contents, read once and never written again:
+	// the string shares data's bytes instead of copying the partition.
+	s := unsafe.String(unsafe.SliceData(data), len(data))
+	out := make([]spilled, 0, f.records)
+	backing := make([]string, f.fields)
 	for i := 0; i < len(s); {
 		kind := s[i]
 		i++
@@ -168,6 +172,9 @@ func (f *spillFile) readAll() ([]spilled, error) {
 			return nil, fmt.Errorf("import: partition %s: damaged at byte %d", f.path, i)
 		}
 		i += n
+		if count > uint64(len(backing)) {
+			backing = make([]string, max(count, 1024)) // more than written: the file is damaged, the parse says where
+		}
 		fields := backing[:count:count]
 		backing = backing[count:]
 		for k := range fields {
@@ -182,34 +189,6 @@ func (f *spillFile) readAll() ([]spilled, error) {
 		out = append(out, spilled{kind: kind, row: int(row), raw: s[start:i], fields: fields}) //nolint:gosec // written from an int
 	}
 	return out, nil
-}
-
-// countRecords counts the records of a partition's contents and their fields in all; it
-// refuses the damage readAll would.
-func countRecords(s, path string) (records, fields int, err error) {
-	for i := 0; i < len(s); {
-		i++ // kind
-		_, n := uvarint(s[i:])
-		if n <= 0 {
-			return 0, 0, fmt.Errorf("import: partition %s: damaged at byte %d", path, i)
-		}
-		i += n
-		count, n := uvarint(s[i:])
-		if n <= 0 || count > spillRecordFieldsMax {
-			return 0, 0, fmt.Errorf("import: partition %s: damaged at byte %d", path, i)
-		}
-		i += n
-		for range count {
-			l, n := uvarint(s[i:])
-			if n <= 0 || l > uint64(len(s)-i-n) {
-				return 0, 0, fmt.Errorf("import: partition %s: damaged at byte %d", path, i)
-			}
-			i += n + int(l)
-		}
-		records++
-		fields += int(count)
-	}
-	return records, fields, nil
 }
 
 func uvarint(s string) (uint64, int) {
