@@ -21,7 +21,7 @@ import (
 // The bulk path (see the package doc).
 const (
 	// rowCommandsMax is the most commands a row maps to (register, invoice, dispute,
-	// payment, resolution), each deciding one event.
+	// payment, resolution), each deciding one event (domain.DecideEvent).
 	rowCommandsMax = 5
 	// batchRowsMax is the rows of one customer appended together: at most
 	// eventstore.AppendEventsMax events. A batch is cut by rows, never by events, so that the
@@ -652,7 +652,7 @@ func (im *importer) decideCustomer(ctx context.Context, cust domain.CustomerID, 
 					t.skipped++
 					continue
 				}
-				evs, err := domain.Decide(state, c)
+				ev, err := domain.DecideEvent(state, c)
 				if err != nil {
 					if domain.ErrorKind(err) == domain.KindInternal {
 						return fmt.Errorf("row %d: %w", rec.row, err)
@@ -660,10 +660,8 @@ func (im *importer) decideCustomer(ctx context.Context, cust domain.CustomerID, 
 					im.reject(*fieldError(rec.row, columnOf(im.f, err), err), cust)
 					break
 				}
-				for _, e := range evs {
-					domain.Evolve(state, e)
-				}
-				sc.events = append(sc.events, evs...)
+				domain.Evolve(state, ev)
+				sc.events = append(sc.events, ev)
 			}
 		}
 		clear(sc.cmds) // the commands of the last row: nothing keeps them
