@@ -56,6 +56,17 @@ var reminderChannels = map[string]bool{"email": true, "letter": true, "phone": t
 //     for a later allocation or reversal, a dispute for its resolution, the agreement for its
 //     instalments, the recording for the promised date (date_out_of_order).
 func Decide(c *Customer, cmd Command) ([]Event, error) {
+	ev, err := DecideEvent(c, cmd)
+	if err != nil {
+		return nil, err
+	}
+	return []Event{ev}, nil
+}
+
+// DecideEvent is Decide for a caller that takes the event itself: every command decides
+// exactly one event. The bulk importer decides millions of commands and appends their events
+// to a slice it reuses, without Decide's one-element slice each.
+func DecideEvent(c *Customer, cmd Command) (Event, error) {
 	if c == nil {
 		c = NewCustomer()
 	}
@@ -161,7 +172,7 @@ func (c *Customer) checkCustomer(id CustomerID) error {
 	return nil
 }
 
-func (c *Customer) decideRegister(cmd RegisterCustomer) ([]Event, error) {
+func (c *Customer) decideRegister(cmd RegisterCustomer) (Event, error) {
 	if err := checkID("id", string(cmd.CustomerID)); err != nil {
 		return nil, err
 	}
@@ -201,14 +212,14 @@ func (c *Customer) decideRegister(cmd RegisterCustomer) ([]Event, error) {
 	if err := checkDate("registered_on", cmd.On, true); err != nil {
 		return nil, err
 	}
-	return []Event{CustomerRegistered{
+	return CustomerRegistered{
 		CustomerID: cmd.CustomerID, Name: cmd.Name, Country: cmd.Country, Sector: cmd.Sector,
 		Segment: cmd.Segment, Currency: cmd.Currency, Terms: cmd.Terms, CreditLimit: cmd.CreditLimit,
 		RegisteredOn: cmd.On,
-	}}, nil
+	}, nil
 }
 
-func (c *Customer) decideChangeCreditLimit(cmd ChangeCreditLimit) ([]Event, error) {
+func (c *Customer) decideChangeCreditLimit(cmd ChangeCreditLimit) (Event, error) {
 	if err := c.checkAmount("amount", "amount", cmd.Limit, false); err != nil {
 		return nil, err
 	}
@@ -221,12 +232,12 @@ func (c *Customer) decideChangeCreditLimit(cmd ChangeCreditLimit) ([]Event, erro
 	if err := checkDate("changed_on", cmd.On, true); err != nil {
 		return nil, err
 	}
-	return []Event{CreditLimitChanged{
+	return CreditLimitChanged{
 		Limit: cmd.Limit, Previous: c.limit, Reason: cmd.Reason, ApprovedBy: cmd.ApprovedBy, ChangedOn: cmd.On,
-	}}, nil
+	}, nil
 }
 
-func (c *Customer) decideIssueInvoice(cmd IssueInvoice) ([]Event, error) {
+func (c *Customer) decideIssueInvoice(cmd IssueInvoice) (Event, error) {
 	if err := checkID("invoice_id", string(cmd.InvoiceID)); err != nil {
 		return nil, err
 	}
@@ -262,13 +273,13 @@ func (c *Customer) decideIssueInvoice(cmd IssueInvoice) ([]Event, error) {
 	}
 	// Over the credit limit is not refused: the invoice is a fact already sent to the
 	// customer. The limit signal raises an alert instead (design §Early-warning signals).
-	return []Event{InvoiceIssued{
+	return InvoiceIssued{
 		InvoiceID: cmd.InvoiceID, Number: cmd.Number, Amount: cmd.Amount,
 		IssueDate: cmd.IssueDate, DueDate: due, Terms: terms,
-	}}, nil
+	}, nil
 }
 
-func (c *Customer) decideIssueCreditNote(cmd IssueCreditNote) ([]Event, error) {
+func (c *Customer) decideIssueCreditNote(cmd IssueCreditNote) (Event, error) {
 	if err := checkID("credit_note_id", string(cmd.CreditNoteID)); err != nil {
 		return nil, err
 	}
@@ -305,13 +316,13 @@ func (c *Customer) decideIssueCreditNote(cmd IssueCreditNote) ([]Event, error) {
 	if err := c.checkHeadroom("amount", standing, applied.Minor); err != nil {
 		return nil, err
 	}
-	return []Event{CreditNoteIssued{
+	return CreditNoteIssued{
 		CreditNoteID: cmd.CreditNoteID, InvoiceID: cmd.InvoiceID, Amount: cmd.Amount,
 		AppliedToInvoice: applied, IssueDate: cmd.IssueDate, Reason: cmd.Reason,
-	}}, nil
+	}, nil
 }
 
-func (c *Customer) decideRecordPayment(cmd RecordPayment) ([]Event, error) {
+func (c *Customer) decideRecordPayment(cmd RecordPayment) (Event, error) {
 	if err := checkID("payment_id", string(cmd.PaymentID)); err != nil {
 		return nil, err
 	}
@@ -342,13 +353,13 @@ func (c *Customer) decideRecordPayment(cmd RecordPayment) ([]Event, error) {
 	if err := c.checkHeadroom("amount", unallocated.Minor, allocated); err != nil {
 		return nil, err
 	}
-	return []Event{PaymentReceived{
+	return PaymentReceived{
 		PaymentID: cmd.PaymentID, Amount: cmd.Amount, ReceivedOn: cmd.ReceivedOn,
 		Allocations: allocs, Unallocated: unallocated, Reference: cmd.Reference,
-	}}, nil
+	}, nil
 }
 
-func (c *Customer) decideAllocatePayment(cmd AllocatePayment) ([]Event, error) {
+func (c *Customer) decideAllocatePayment(cmd AllocatePayment) (Event, error) {
 	if (cmd.PaymentID == "") == (cmd.CreditNoteID == "") {
 		return nil, FieldErrorf(KindInvalid, CodeInvalidField, "payment_id", "allocate from exactly one of payment_id and credit_note_id")
 	}
@@ -399,12 +410,12 @@ func (c *Customer) decideAllocatePayment(cmd AllocatePayment) ([]Event, error) {
 			return nil, FieldErrorf(KindConflict, CodeNothingToAllocate, "allocations", "no open, undisputed invoice issued by %s to allocate to", cmd.On)
 		}
 	}
-	return []Event{PaymentAllocated{
+	return PaymentAllocated{
 		PaymentID: cmd.PaymentID, CreditNoteID: cmd.CreditNoteID, AllocatedOn: cmd.On, Allocations: allocs,
-	}}, nil
+	}, nil
 }
 
-func (c *Customer) decideReversePayment(cmd ReversePayment) ([]Event, error) {
+func (c *Customer) decideReversePayment(cmd ReversePayment) (Event, error) {
 	if err := checkID("payment_id", string(cmd.PaymentID)); err != nil {
 		return nil, err
 	}
@@ -427,13 +438,13 @@ func (c *Customer) decideReversePayment(cmd ReversePayment) ([]Event, error) {
 	if err := c.checkHeadroom("payment_id", sumAllocations(reopened), p.unallocated.Minor); err != nil {
 		return nil, err
 	}
-	return []Event{PaymentReversed{
+	return PaymentReversed{
 		PaymentID: p.id, Amount: p.amount, ReversedOn: cmd.On, Reason: cmd.Reason,
 		Reopened: reopened, UnallocatedRemoved: p.unallocated,
-	}}, nil
+	}, nil
 }
 
-func (c *Customer) decideDisputeInvoice(cmd DisputeInvoice) ([]Event, error) {
+func (c *Customer) decideDisputeInvoice(cmd DisputeInvoice) (Event, error) {
 	if err := checkID("invoice_id", string(cmd.InvoiceID)); err != nil {
 		return nil, err
 	}
@@ -456,10 +467,10 @@ func (c *Customer) decideDisputeInvoice(cmd DisputeInvoice) ([]Event, error) {
 	if err := checkNotBeforeIssue("disputed_on", cmd.On, inv); err != nil {
 		return nil, err
 	}
-	return []Event{InvoiceDisputed{InvoiceID: inv.id, DisputedOn: cmd.On, Reason: cmd.Reason}}, nil
+	return InvoiceDisputed{InvoiceID: inv.id, DisputedOn: cmd.On, Reason: cmd.Reason}, nil
 }
 
-func (c *Customer) decideResolveDispute(cmd ResolveDispute) ([]Event, error) {
+func (c *Customer) decideResolveDispute(cmd ResolveDispute) (Event, error) {
 	if err := checkID("invoice_id", string(cmd.InvoiceID)); err != nil {
 		return nil, err
 	}
@@ -482,10 +493,10 @@ func (c *Customer) decideResolveDispute(cmd ResolveDispute) ([]Event, error) {
 	if cmd.On.Before(inv.disputedOn) {
 		return nil, FieldErrorf(KindInvalid, CodeDateOutOfOrder, "resolved_on", "dispute on invoice %s resolved on %s, before it was opened on %s", inv.id, cmd.On, inv.disputedOn)
 	}
-	return []Event{DisputeResolved{InvoiceID: inv.id, ResolvedOn: cmd.On, Outcome: cmd.Outcome, Note: cmd.Note}}, nil
+	return DisputeResolved{InvoiceID: inv.id, ResolvedOn: cmd.On, Outcome: cmd.Outcome, Note: cmd.Note}, nil
 }
 
-func (c *Customer) decideWriteOffInvoice(cmd WriteOffInvoice) ([]Event, error) {
+func (c *Customer) decideWriteOffInvoice(cmd WriteOffInvoice) (Event, error) {
 	if err := checkID("invoice_id", string(cmd.InvoiceID)); err != nil {
 		return nil, err
 	}
@@ -505,10 +516,10 @@ func (c *Customer) decideWriteOffInvoice(cmd WriteOffInvoice) ([]Event, error) {
 	if err := checkNotBeforeIssue("written_off_on", cmd.On, inv); err != nil {
 		return nil, err
 	}
-	return []Event{InvoiceWrittenOff{InvoiceID: inv.id, Amount: inv.open, WrittenOffOn: cmd.On, Reason: cmd.Reason}}, nil
+	return InvoiceWrittenOff{InvoiceID: inv.id, Amount: inv.open, WrittenOffOn: cmd.On, Reason: cmd.Reason}, nil
 }
 
-func (c *Customer) decideAgreePaymentPlan(cmd AgreePaymentPlan) ([]Event, error) {
+func (c *Customer) decideAgreePaymentPlan(cmd AgreePaymentPlan) (Event, error) {
 	if err := checkID("plan_id", cmd.PlanID); err != nil {
 		return nil, err
 	}
@@ -566,12 +577,12 @@ func (c *Customer) decideAgreePaymentPlan(cmd AgreePaymentPlan) ([]Event, error)
 		return nil, FieldErrorf(KindConflict, CodePlanMismatch, "instalments", "instalments total %s, the invoices have %s open",
 			Money{Minor: planned, Ccy: c.currency}, Money{Minor: open, Ccy: c.currency})
 	}
-	return []Event{PaymentPlanAgreed{
+	return PaymentPlanAgreed{
 		PlanID: cmd.PlanID, InvoiceIDs: slices.Clone(cmd.InvoiceIDs), Instalments: slices.Clone(cmd.Instalments), AgreedOn: cmd.On,
-	}}, nil
+	}, nil
 }
 
-func (c *Customer) decideRecordPromise(cmd RecordPromise) ([]Event, error) {
+func (c *Customer) decideRecordPromise(cmd RecordPromise) (Event, error) {
 	if err := checkID("promise_id", cmd.PromiseID); err != nil {
 		return nil, err
 	}
@@ -610,13 +621,13 @@ func (c *Customer) decideRecordPromise(cmd RecordPromise) ([]Event, error) {
 	if len(cmd.InvoiceIDs) > 0 {
 		ids = slices.Clone(cmd.InvoiceIDs)
 	}
-	return []Event{PromiseToPayRecorded{
+	return PromiseToPayRecorded{
 		PromiseID: cmd.PromiseID, Amount: cmd.Amount, PromisedFor: cmd.PromisedFor,
 		InvoiceIDs: ids, RecordedOn: cmd.On, Note: cmd.Note,
-	}}, nil
+	}, nil
 }
 
-func (c *Customer) decideSendReminder(cmd SendReminder) ([]Event, error) {
+func (c *Customer) decideSendReminder(cmd SendReminder) (Event, error) {
 	if err := checkID("invoice_id", string(cmd.InvoiceID)); err != nil {
 		return nil, err
 	}
@@ -645,10 +656,10 @@ func (c *Customer) decideSendReminder(cmd SendReminder) ([]Event, error) {
 	if err := checkNotBeforeIssue("sent_on", cmd.On, inv); err != nil {
 		return nil, err
 	}
-	return []Event{ReminderSent{InvoiceID: inv.id, Level: cmd.Level, Channel: cmd.Channel, SentOn: cmd.On}}, nil
+	return ReminderSent{InvoiceID: inv.id, Level: cmd.Level, Channel: cmd.Channel, SentOn: cmd.On}, nil
 }
 
-func (c *Customer) decideRecordRating(cmd RecordRating) ([]Event, error) {
+func (c *Customer) decideRecordRating(cmd RecordRating) (Event, error) {
 	if err := checkName("agency", cmd.Agency, true); err != nil {
 		return nil, err
 	}
@@ -661,10 +672,10 @@ func (c *Customer) decideRecordRating(cmd RecordRating) ([]Event, error) {
 	if err := checkDate("rated_on", cmd.On, true); err != nil {
 		return nil, err
 	}
-	return []Event{ExternalRatingReceived{Agency: cmd.Agency, Score: cmd.Score, Grade: cmd.Grade, RatedOn: cmd.On}}, nil
+	return ExternalRatingReceived{Agency: cmd.Agency, Score: cmd.Score, Grade: cmd.Grade, RatedOn: cmd.On}, nil
 }
 
-func (c *Customer) decideChangeInsuranceCover(cmd ChangeInsuranceCover) ([]Event, error) {
+func (c *Customer) decideChangeInsuranceCover(cmd ChangeInsuranceCover) (Event, error) {
 	if err := c.checkAmount("covered", "covered", cmd.Covered, false); err != nil {
 		return nil, err
 	}
@@ -678,9 +689,9 @@ func (c *Customer) decideChangeInsuranceCover(cmd ChangeInsuranceCover) ([]Event
 	if err := checkDate("changed_on", cmd.On, true); err != nil {
 		return nil, err
 	}
-	return []Event{CreditInsuranceCoverChanged{
+	return CreditInsuranceCoverChanged{
 		Insurer: cmd.Insurer, Covered: cmd.Covered, DeclarationDays: cmd.DeclarationDays, ChangedOn: cmd.On,
-	}}, nil
+	}, nil
 }
 
 // checkAllocations validates explicit allocations of cash or credit made on date on (named

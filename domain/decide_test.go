@@ -60,6 +60,13 @@ func runDecideCase(t *testing.T, tc decideCase) {
 	untouched := domain.Fold(tc.given)
 	got, err := domain.Decide(c, tc.when)
 	require.Truef(t, reflect.DeepEqual(untouched, c), "Decide(%+v) mutated the state", tc.when)
+	// DecideEvent decides the same: Decide's one event, or its error.
+	ev, evErr := domain.DecideEvent(c, tc.when)
+	require.Truef(t, reflect.DeepEqual(untouched, c), "DecideEvent(%+v) mutated the state", tc.when)
+	assert.Equal(t, err, evErr, "DecideEvent's error")
+	if err == nil && assert.Len(t, got, 1, "Decide's events") {
+		assert.Equal(t, got[0], ev, "DecideEvent's event")
+	}
 	if tc.code != "" {
 		require.Errorf(t, err, "Decide(%+v): got events %+v, want error %s", tc.when, got, tc.code)
 		assert.Nil(t, got, "events with an error")

@@ -283,6 +283,15 @@ func (s *Store) Head(ctx context.Context) (eventstore.Head, error) {
 	return s.head, nil
 }
 
+// LastPosition is Head's position without a context or an error: what is acknowledged, read
+// from memory. It lets a caller that follows the log (the command service's id directory)
+// tell cheaply that there is nothing new to read.
+func (s *Store) LastPosition() uint64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.head.Position
+}
+
 // LookupIdempotency returns the result of the append made with key, and its request hash.
 func (s *Store) LookupIdempotency(ctx context.Context, key string) (eventstore.AppendResult, []byte, bool, error) {
 	if err := ctx.Err(); err != nil {

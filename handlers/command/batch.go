@@ -28,13 +28,22 @@ type Prepared struct {
 
 // Prepare encodes e for AppendPrepared.
 func Prepare(e domain.Event) (Prepared, error) {
-	data, err := domain.EncodeEvent(e)
+	p, _, err := PrepareAppend(make([]byte, 0, 256), e)
+	return p, err
+}
+
+// PrepareAppend is Prepare with the event's data appended to buf (domain.AppendEvent): p.Data
+// is the part of the returned buffer it appended. The bulk importer encodes a batch's events
+// into one buffer it reuses, instead of one allocation per event.
+func PrepareAppend(buf []byte, e domain.Event) (p Prepared, out []byte, err error) {
+	start := len(buf)
+	out, err = domain.AppendEvent(buf, e)
 	if err != nil {
-		return Prepared{}, fmt.Errorf("encode %s: %w", e.EventType(), err)
+		return Prepared{}, buf, fmt.Errorf("encode %s: %w", e.EventType(), err)
 	}
 	typ, id, _ := corrected(e)
-	return Prepared{Type: e.EventType(), EffectiveOn: e.Effective(), Data: data, Document: documentID(e),
-		CorrectsType: typ, CorrectsID: id}, nil
+	return Prepared{Type: e.EventType(), EffectiveOn: e.Effective(), Data: out[start:len(out):len(out)], Document: documentID(e),
+		CorrectsType: typ, CorrectsID: id}, out, nil
 }
 
 // AppendDecided appends events that the caller decided itself, with domain.Decide and

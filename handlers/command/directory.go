@@ -141,6 +141,17 @@ func duplicateIDError(k idKind, id string) error {
 
 // catchUp indexes every event after the last one indexed.
 func (d *directory) catchUp(ctx context.Context) error {
+	// Nothing appended since the last event indexed: nothing to read. A bulk import looks up
+	// millions of new ids, each a miss; a store that knows its head in memory (the embedded
+	// one) answers without the catch-up's lock, which concurrent lookups would queue on.
+	if hs, ok := d.store.(interface{ LastPosition() uint64 }); ok {
+		d.mu.RLock()
+		indexed := d.position
+		d.mu.RUnlock()
+		if hs.LastPosition() <= indexed {
+			return nil
+		}
+	}
 	d.catchMu.Lock()
 	defer d.catchMu.Unlock()
 	d.mu.RLock()

@@ -138,6 +138,21 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// mallocs is the count of heap objects this process has allocated.
+func mallocs() uint64 {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.Mallocs
+}
+
+// reportPerRow adds the CPU time (user + system) and the heap allocations per row: on a
+// shared machine they are the figures that load on other processes disturbs least.
+func reportPerRow(b *testing.B, rows int, cpu time.Duration, allocs uint64) {
+	n := float64(rows) * float64(b.N)
+	b.ReportMetric(float64(cpu.Nanoseconds())/n, "cpu-ns/row")
+	b.ReportMetric(float64(allocs)/n, "allocs/row")
+}
+
 // BenchmarkImport imports a generated generic-format file of -import.rows rows (1M by
 // default) into a fresh embedded store, durably, and reports rows/s and the peak heap in
 // use and memory obtained from the OS, sampled every 50 ms during the import.
@@ -151,7 +166,7 @@ func BenchmarkImport(b *testing.B) {
 	b.SetBytes(size)
 	ctx := context.Background()
 	var elapsed, cpu time.Duration
-	var heapPeak, sysPeak uint64
+	var heapPeak, sysPeak, allocs uint64
 	passes := passTimes{}
 	var syncs, events uint64
 	for b.Loop() {
@@ -168,11 +183,12 @@ func BenchmarkImport(b *testing.B) {
 		runtime.GC()
 		stop := memPeak(50 * time.Millisecond)
 		b.StartTimer()
-		start, cpuStart := time.Now(), cpuTime()
+		start, cpuStart, allocStart := time.Now(), cpuTime(), mallocs()
 		rep, err := Run(ctx, svc, func() (io.ReadCloser, error) { return os.Open(path) }, Formats["generic"],
 			Options{Actor: "bench", SizeHint: size, Progress: passes.record})
 		elapsed += time.Since(start)
 		cpu += cpuTime() - cpuStart
+		allocs += mallocs() - allocStart
 		b.StopTimer()
 		heap, sys := stop()
 		heapPeak, sysPeak = max(heapPeak, heap), max(sysPeak, sys)
@@ -194,6 +210,7 @@ func BenchmarkImport(b *testing.B) {
 	// The machine is shared: rows per second of this process's CPU time (user + system) is
 	// the figure that load on other processes disturbs least.
 	b.ReportMetric(float64(rows)*float64(b.N)/cpu.Seconds(), "rows/cpu-s")
+	reportPerRow(b, rows, cpu, allocs)
 	b.ReportMetric(float64(heapPeak)/(1<<20), "peak-heap-MiB")
 	b.ReportMetric(float64(sysPeak)/(1<<20), "peak-sys-MiB")
 	passes.report(b)
@@ -249,15 +266,16 @@ func BenchmarkImportPipeline(b *testing.B) {
 	b.SetBytes(size)
 	ctx := context.Background()
 	var elapsed, cpu time.Duration
-	var heapPeak, sysPeak uint64
+	var heapPeak, sysPeak, allocs uint64
 	for b.Loop() {
 		runtime.GC()
 		stop := memPeak(50 * time.Millisecond)
-		start, cpuStart := time.Now(), cpuTime()
+		start, cpuStart, allocStart := time.Now(), cpuTime(), mallocs()
 		rep, err := Run(ctx, discardLedger{}, func() (io.ReadCloser, error) { return os.Open(path) }, Formats["generic"],
 			Options{Actor: "bench", SizeHint: size})
 		elapsed += time.Since(start)
 		cpu += cpuTime() - cpuStart
+		allocs += mallocs() - allocStart
 		heap, sys := stop()
 		heapPeak, sysPeak = max(heapPeak, heap), max(sysPeak, sys)
 		if err != nil {
@@ -269,6 +287,7 @@ func BenchmarkImportPipeline(b *testing.B) {
 	}
 	b.ReportMetric(float64(rows)*float64(b.N)/elapsed.Seconds(), "rows/s")
 	b.ReportMetric(float64(rows)*float64(b.N)/cpu.Seconds(), "rows/cpu-s")
+	reportPerRow(b, rows, cpu, allocs)
 	b.ReportMetric(float64(heapPeak)/(1<<20), "peak-heap-MiB")
 	b.ReportMetric(float64(sysPeak)/(1<<20), "peak-sys-MiB")
 }

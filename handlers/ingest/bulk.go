@@ -21,7 +21,7 @@ import (
 // The bulk path (see the package doc).
 const (
 	// rowCommandsMax is the most commands a row maps to (register, invoice, dispute,
-	// payment, resolution), each deciding one event.
+	// payment, resolution), each deciding one event (domain.DecideEvent).
 	rowCommandsMax = 5
 	// batchRowsMax is the rows of one customer appended together: at most
 	// eventstore.AppendEventsMax events. A batch is cut by rows, never by events, so that the
@@ -86,9 +86,9 @@ type importer struct {
 	opts  Options
 	rep   *Report
 	spill *spill
-	// mapRow maps a row's fields as the format's Map does (by position, with the columns
+	// rows maps a row's fields as the format's Map does (by position, with the columns
 	// resolved once, when the format can bind to the header). Safe for concurrent use.
-	mapRow   func(row int, fields []string) ([]domain.Command, error)
+	rows     rowMapper
 	rejected map[domain.CustomerID]bool // customers with a refused row: held back whole
 	prepared *preparedLog               // the batches decided by the validate pass (nil: dry run)
 	// rejectedRows counts the rows of the customers held back, known once each is decided;
@@ -149,6 +149,80 @@ func (im *importer) partition(key string, n int) int {
 	return int(maphash.String(im.seed, key) % uint64(n)) //nolint:gosec // n is a small positive count
 }
 
+// idPartition is the id partition of the id prefix+id of kind ('i' or 'p').
+func (im *importer) idPartition(kind byte, prefix, id string, n int) int {
+	var h maphash.Hash
+	h.SetSeed(im.seed)
+	_ = h.WriteByte(kind)
+	_, _ = h.WriteString(prefix)
+	_, _ = h.WriteString(id)
+	return int(h.Sum64() % uint64(n)) //nolint:gosec // n is a small positive count
+}
+
+// rowMapper maps the rows of one file: a format bound to the file's header.
+type rowMapper interface {
+	// check checks a row as the format's Map does, with the same refusals, and says whose
+	// it is and the invoice and payment ids it introduces, without building its commands.
+	check(row int, fields []string, ids *rowIDs) error
+	// appendCommands appends the commands Map returns for the row to dst. Without register,
+	// it may leave out the registration of the row's customer (the customer is registered
+	// already: Decide would not see it), and says how many commands it left out.
+	appendCommands(dst []domain.Command, row int, fields []string, register bool) (_ []domain.Command, omitted int, _ error)
+}
+
+// rowIDs are the customer of a row and the invoice and payment ids it introduces.
+type rowIDs struct {
+	cust domain.CustomerID
+	n    int
+	ids  [rowCommandsMax]rowID
+}
+
+// rowID is an invoice ('i') or payment ('p') id, prefix+id (kept apart: no concatenation).
+type rowID struct {
+	kind       byte
+	prefix, id string
+}
+
+func (r *rowIDs) add(kind byte, prefix, id string) {
+	r.ids[r.n] = rowID{kind: kind, prefix: prefix, id: id}
+	r.n++
+}
+
+// mapMapper is the rowMapper of a format that does not bind to a header: its Map, through
+// the reader's getter.
+type mapMapper struct {
+	f Format
+	r *Reader
+}
+
+func (m mapMapper) check(row int, fields []string, ids *rowIDs) error {
+	cmds, err := m.f.Map(row, m.r.getter(fields))
+	if err != nil {
+		return err
+	}
+	if len(cmds) == 0 || len(cmds) > rowCommandsMax {
+		invariant(false, "format %s mapped row %d to %d commands", m.f.Name(), row, len(cmds))
+	}
+	ids.cust = cmds[0].Customer()
+	for _, c := range cmds {
+		if c.Customer() != ids.cust {
+			invariant(false, "format %s mapped row %d to commands of two customers", m.f.Name(), row)
+		}
+		switch c := c.(type) {
+		case domain.IssueInvoice:
+			ids.add('i', "", string(c.InvoiceID))
+		case domain.RecordPayment:
+			ids.add('p', "", string(c.PaymentID))
+		}
+	}
+	return nil
+}
+
+func (m mapMapper) appendCommands(dst []domain.Command, row int, fields []string, _ bool) ([]domain.Command, int, error) {
+	cmds, err := m.f.Map(row, m.r.getter(fields))
+	return append(dst, cmds...), 0, err
+}
+
 // read is the streaming pass: every row is parsed, checked and mapped to commands; a good row
 // goes, with its customer id first, to its customer's partition, and the ids it introduces to
 // their id partitions.
@@ -168,17 +242,18 @@ func (im *importer) read(ctx context.Context, open func() (io.ReadCloser, error)
 		}
 		return err
 	}
-	im.mapRow = func(row int, fields []string) ([]domain.Command, error) { return im.f.Map(row, r.getter(fields)) }
+	im.rows = mapMapper{f: im.f, r: r}
 	if b, ok := im.f.(interface {
-		bind(cols map[string]int) func(row int, fields []string) ([]domain.Command, error)
+		bind(cols map[string]int) rowMapper
 	}); ok {
-		im.mapRow = b.bind(r.cols)
+		im.rows = b.bind(r.cols)
 	}
 	custCol := columnFor(im.f, "customer_id")
 	nc, ni := len(im.spill.customers), len(im.spill.ids)
 	rec := make([]string, 0, columnsMax+1)
-	chunks, stop := scanChunks(r)
+	chunks, recycle, stop := scanChunks(r)
 	defer stop() // before rc.Close: the scanner reads rc until it is stopped
+	var ids rowIDs
 	for chunk := range chunks {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -190,9 +265,9 @@ func (im *importer) read(ctx context.Context, open func() (io.ReadCloser, error)
 			}
 			fields := chunk.fields[row.from:row.to:row.to]
 			err := row.err
-			var cmds []domain.Command
+			ids.n = 0
 			if err == nil {
-				cmds, err = im.mapRow(row.row, fields)
+				err = im.rows.check(row.row, fields, &ids)
 			}
 			im.rep.Rows++
 			if im.rep.Rows%progressEvery == 0 {
@@ -210,28 +285,18 @@ func (im *importer) read(ctx context.Context, open func() (io.ReadCloser, error)
 				im.reject(*re, cust)
 				continue
 			}
-			invariant(len(cmds) > 0 && len(cmds) <= rowCommandsMax, "format %s mapped row %d to %d commands", im.f.Name(), row.row, len(cmds))
-			cust := cmds[0].Customer()
-			rec = append(append(rec[:0], string(cust)), fields...)
-			if err := im.spill.customers[im.partition(string(cust), nc)].write(spillRow, row.row, rec...); err != nil {
+			cust := string(ids.cust)
+			rec = append(append(rec[:0], cust), fields...)
+			if err := im.spill.customers[im.partition(cust, nc)].write(spillRow, row.row, rec...); err != nil {
 				return fmt.Errorf("import: write partition: %w", err)
 			}
-			for _, c := range cmds {
-				invariant(c.Customer() == cust, "format %s mapped row %d to commands of two customers", im.f.Name(), row.row)
-				var kind, id string
-				switch c := c.(type) {
-				case domain.IssueInvoice:
-					kind, id = "i", string(c.InvoiceID)
-				case domain.RecordPayment:
-					kind, id = "p", string(c.PaymentID)
-				default:
-					continue
-				}
-				if err := im.spill.ids[im.partition(kind+id, ni)].write(spillRow, row.row, kind, id, string(cust)); err != nil {
+			for _, id := range ids.ids[:ids.n] {
+				if err := im.spill.ids[im.idPartition(id.kind, id.prefix, id.id, ni)].writeID(row.row, id.kind, id.prefix, id.id, cust); err != nil {
 					return fmt.Errorf("import: write partition: %w", err)
 				}
 			}
 		}
+		recycle(chunk)
 	}
 	im.progress("read", im.rep.Rows)
 	return im.spill.finish()
@@ -261,11 +326,13 @@ type scannedRow struct {
 
 // scanChunks runs r.scan on its own goroutine, so that parsing the CSV overlaps with mapping
 // and spilling the rows on the caller's (the read pass's two halves, on the two cores). The
-// chunks come in file order; the channel is closed after the last. stop ends the goroutine
-// and waits for it, whether or not the chunks were all received (at most one row's read: it
-// checks for stop before each row).
-func scanChunks(r *Reader) (chunks <-chan *scanChunk, stop func()) {
+// chunks come in file order; the channel is closed after the last. The caller hands a chunk
+// it is done with to recycle, which the scanner fills again instead of allocating a new one.
+// stop ends the goroutine and waits for it, whether or not the chunks were all received (at
+// most one row's read: it checks for stop before each row).
+func scanChunks(r *Reader) (chunks <-chan *scanChunk, recycle func(*scanChunk), stop func()) {
 	out := make(chan *scanChunk, scanChunksQueued)
+	free := make(chan *scanChunk, scanChunksQueued+2)
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -273,7 +340,13 @@ func scanChunks(r *Reader) (chunks <-chan *scanChunk, stop func()) {
 		defer wg.Done()
 		defer close(out)
 		for {
-			c := &scanChunk{rows: make([]scannedRow, 0, scanChunkRows), fields: make([]string, 0, scanChunkRows*len(r.cols))}
+			var c *scanChunk
+			select {
+			case c = <-free:
+				c.rows, c.fields = c.rows[:0], c.fields[:0]
+			default:
+				c = &scanChunk{rows: make([]scannedRow, 0, scanChunkRows), fields: make([]string, 0, scanChunkRows*len(r.cols))}
+			}
 			last := false
 			for len(c.rows) < scanChunkRows && !last {
 				select {
@@ -285,8 +358,7 @@ func scanChunks(r *Reader) (chunks <-chan *scanChunk, stop func()) {
 				from := len(c.fields)
 				c.fields = append(c.fields, fields...) // the strings stay; the slice is reused by r
 				c.rows = append(c.rows, scannedRow{row: r.row, from: from, to: len(c.fields), err: err})
-				var re *RowError
-				last = err != nil && !errors.As(err, &re) // io.EOF or the source failed
+				last = err != nil && !isRowError(err) // io.EOF or the source failed
 			}
 			select {
 			case out <- c:
@@ -299,10 +371,22 @@ func scanChunks(r *Reader) (chunks <-chan *scanChunk, stop func()) {
 		}
 	}()
 	var once sync.Once
-	return out, func() {
+	recycle = func(c *scanChunk) {
+		select {
+		case free <- c:
+		default: // enough spare chunks
+		}
+	}
+	return out, recycle, func() {
 		once.Do(func() { close(done) })
 		wg.Wait()
 	}
+}
+
+// isRowError reports whether err is a refused row (the scan goes on after it).
+func isRowError(err error) bool {
+	var re *RowError
+	return errors.As(err, &re)
 }
 
 // checkIDs refuses an invoice or payment id that two customers of the file use, or that the
@@ -350,14 +434,20 @@ func (im *importer) checkIDPartition(ctx context.Context, part *spillFile) error
 	if err != nil {
 		return err
 	}
-	owners := make(map[string]string, len(recs))
+	// The first customer of each invoice id and each payment id, in file order.
+	invoices, payments := make(map[string]string, len(recs)), make(map[string]string, len(recs)/2)
 	for _, rec := range recs {
-		invariant(len(rec.fields) == 3, "id record of %d fields", len(rec.fields))
+		if len(rec.fields) != 3 {
+			invariant(false, "id record of %d fields", len(rec.fields))
+		}
 		kind, id, cust := rec.fields[0], rec.fields[1], rec.fields[2]
-		key := kind + id
-		owner, seen := owners[key]
+		owners := invoices
+		if kind == "p" {
+			owners = payments
+		}
+		owner, seen := owners[id]
 		if !seen {
-			owners[key] = cust
+			owners[id] = cust
 			var logOwner domain.CustomerID
 			var found bool
 			if kind == "i" {
@@ -452,9 +542,10 @@ func (im *importer) decidePartitions(ctx context.Context, done *int) error {
 		wg.Add(1)
 		go func() { // ends when next is closed or ctx is cancelled
 			defer wg.Done()
+			sc := &decideScratch{}
 			for part := range next {
 				var t tally
-				err := im.decidePartition(ctx, part, &t)
+				err := im.decidePartition(ctx, part, &t, sc)
 				im.mu.Lock()
 				im.rep.Customers += t.customers
 				im.rep.Commands += t.commands
@@ -487,7 +578,7 @@ feed:
 }
 
 // decidePartition decides the customers of one partition.
-func (im *importer) decidePartition(ctx context.Context, part *spillFile, t *tally) error {
+func (im *importer) decidePartition(ctx context.Context, part *spillFile, t *tally, sc *decideScratch) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -507,7 +598,7 @@ func (im *importer) decidePartition(ctx context.Context, part *spillFile, t *tal
 	}
 	for _, cust := range order {
 		idx := groups[cust]
-		if err := im.decideCustomer(ctx, domain.CustomerID(cust), recs, idx, t); err != nil {
+		if err := im.decideCustomer(ctx, domain.CustomerID(cust), recs, idx, t, sc); err != nil {
 			return err
 		}
 		t.rows += len(idx)
@@ -515,18 +606,27 @@ func (im *importer) decidePartition(ctx context.Context, part *spillFile, t *tal
 	return nil
 }
 
+// decideScratch is the buffers one goroutine of the validate pass reuses from batch to
+// batch: nothing of them outlives a batch (preparedLog.add copies what it keeps).
+type decideScratch struct {
+	key      []byte             // what a batch key hashes
+	cmds     []domain.Command   // one row's commands
+	events   []domain.Event     // one batch's events
+	data     []byte             // one batch's events, encoded back to back
+	prepared []command.Prepared // one batch's events, prepared (Data in data)
+}
+
 // decideCustomer decides one customer's rows (recs[idx], in file order) and keeps its
 // batches for the append pass.
-func (im *importer) decideCustomer(ctx context.Context, cust domain.CustomerID, recs []spilled, idx []int32, t *tally) error {
+func (im *importer) decideCustomer(ctx context.Context, cust domain.CustomerID, recs []spilled, idx []int32, t *tally, sc *decideScratch) error {
 	t.customers++
 	state, err := im.l.CustomerState(ctx, cust)
 	if err != nil {
 		return err
 	}
-	var events []domain.Event
 	for b := 0; b < len(idx); b += batchRowsMax {
 		batch := idx[b:min(b+batchRowsMax, len(idx))]
-		key := im.batchKey(cust, recs, batch)
+		key := im.batchKey(cust, recs, batch, sc)
 		used, err := im.l.KeyUsed(ctx, key)
 		if err != nil {
 			return err
@@ -536,20 +636,23 @@ func (im *importer) decideCustomer(ctx context.Context, cust domain.CustomerID, 
 			continue
 		}
 		version := state.Version()
-		events = events[:0]
+		sc.events = sc.events[:0]
 		for _, i := range batch {
 			rec := &recs[i]
-			cmds, err := im.mapRow(rec.row, rec.fields[1:])
+			var omitted int
+			sc.cmds, omitted, err = im.rows.appendCommands(sc.cmds[:0], rec.row, rec.fields[1:], !state.Registered())
 			if err != nil {
 				return fmt.Errorf("import: row %d mapped in the first pass and not now: %w", rec.row, err)
 			}
-			for _, c := range cmds {
+			t.commands += omitted // registrations of a customer registered before: skipped
+			t.skipped += omitted
+			for _, c := range sc.cmds {
 				t.commands++
 				if _, isReg := c.(domain.RegisterCustomer); isReg && state.Registered() {
 					t.skipped++
 					continue
 				}
-				evs, err := domain.Decide(state, c)
+				ev, err := domain.DecideEvent(state, c)
 				if err != nil {
 					if domain.ErrorKind(err) == domain.KindInternal {
 						return fmt.Errorf("row %d: %w", rec.row, err)
@@ -557,24 +660,31 @@ func (im *importer) decideCustomer(ctx context.Context, cust domain.CustomerID, 
 					im.reject(*fieldError(rec.row, columnOf(im.f, err), err), cust)
 					break
 				}
-				for _, e := range evs {
-					domain.Evolve(state, e)
-				}
-				events = append(events, evs...)
+				domain.Evolve(state, ev)
+				sc.events = append(sc.events, ev)
 			}
 		}
-		invariant(len(events) <= eventstore.AppendEventsMax, "batch of %d rows decided %d events", len(batch), len(events))
-		if im.prepared == nil || len(events) == 0 || im.isRejected(cust) {
+		clear(sc.cmds) // the commands of the last row: nothing keeps them
+		if len(sc.events) > eventstore.AppendEventsMax {
+			invariant(false, "batch of %d rows decided %d events", len(batch), len(sc.events))
+		}
+		if im.prepared == nil || len(sc.events) == 0 || im.isRejected(cust) {
+			clear(sc.events)
 			continue // a dry run, or a customer held back: nothing of it will be appended
 		}
-		pb := preparedBatch{cust: cust, version: version, key: key, row: recs[batch[0]].row, rows: len(batch),
-			events: make([]command.Prepared, len(events))}
-		for i, e := range events {
-			if pb.events[i], err = command.Prepare(e); err != nil {
-				return fmt.Errorf("row %d: %w", pb.row, err)
+		sc.data, sc.prepared = sc.data[:0], sc.prepared[:0]
+		for _, e := range sc.events {
+			var p command.Prepared
+			if p, sc.data, err = command.PrepareAppend(sc.data, e); err != nil {
+				return fmt.Errorf("row %d: %w", recs[batch[0]].row, err)
 			}
+			sc.prepared = append(sc.prepared, p)
 		}
-		if err := im.prepared.add(&pb); err != nil {
+		clear(sc.events)
+		pb := preparedBatch{cust: cust, version: version, key: key, row: recs[batch[0]].row, rows: len(batch), events: sc.prepared}
+		err = im.prepared.add(&pb)
+		clear(sc.prepared)
+		if err != nil {
 			return err
 		}
 	}
@@ -594,16 +704,15 @@ func (im *importer) isRejected(cust domain.CustomerID) bool {
 // batchKey is the idempotency key of one customer's batch: the format (with its mapping),
 // the customer and the batch's rows exactly as the file holds them. Importing the same file
 // again gives the same batches, so the same keys, and appends nothing.
-func (im *importer) batchKey(cust domain.CustomerID, recs []spilled, batch []int32) string {
-	h := sha256.New()
-	_, _ = io.WriteString(h, im.fingerprint)
-	_, _ = h.Write([]byte{0})
-	_, _ = io.WriteString(h, string(cust))
+func (im *importer) batchKey(cust domain.CustomerID, recs []spilled, batch []int32, sc *decideScratch) string {
+	b := append(sc.key[:0], im.fingerprint...)
+	b = append(append(b, 0), cust...)
 	for _, i := range batch {
-		_, _ = h.Write([]byte{0})
-		_, _ = io.WriteString(h, recs[i].raw)
+		b = append(append(b, 0), recs[i].raw...)
 	}
-	return "import:" + hex.EncodeToString(h.Sum(nil)[:16])
+	sc.key = b
+	sum := sha256.Sum256(b)
+	return "import:" + hex.EncodeToString(sum[:16])
 }
 
 // columnFor is the file column behind a generic field name.

@@ -8,21 +8,23 @@
 //
 // Run never calls the command service once per row. It makes three passes:
 //
-//  1. read: the file is streamed once. Each row is parsed (BOM, CRLF, quoted newlines),
-//     checked (UTF-8, field sizes) and mapped to commands by the format; a bad row is
-//     reported as "row N, field F: reason". A good row is written, with its customer id, to
-//     one of P partition files chosen by a hash of the customer id, and the invoice and
-//     payment ids it introduces to P id partitions chosen by a hash of the id. P is the
-//     file's size over partitionBytes (16 MiB), at most partitionsMax, so a partition holds
-//     about 16 MiB of rows whatever the file's size.
+//  1. read: the file is streamed once (parsed on one goroutine, checked on another). Each
+//     row is parsed (BOM, CRLF, quoted newlines), checked (UTF-8, field sizes) and checked
+//     by the format as its Map would map it (the generic format parses the row without
+//     building its commands, which only the validate pass needs); a bad row is reported as
+//     "row N, field F: reason". A good row is written, with its customer id, to one of P
+//     partition files chosen by a hash of the customer id, and the invoice and payment ids
+//     it introduces to P id partitions chosen by a hash of the id. P is the file's size
+//     over partitionBytes (16 MiB), at most partitionsMax, so a partition holds about 16 MiB
+//     of rows whatever the file's size.
 //  2. validate: the id partitions are read one at a time to refuse an id that two customers
 //     of the file use or that the log gives to another customer. Then the customer
 //     partitions are read one at a time; their rows are grouped by customer in file order
-//     and decided with domain.Decide and domain.Evolve against the customer's state read
+//     and decided with domain.DecideEvent and domain.Evolve against the customer's state read
 //     from the log, exactly as the command service would decide them one by one. Nothing is
 //     appended; every refusal is reported with its row and column. Each row is decided
 //     once: the events of each batch of batchRowsMax rows of a customer (at most
-//     eventstore.AppendEventsMax events) are encoded (command.Prepare) and kept, with the
+//     eventstore.AppendEventsMax events) are encoded (command.PrepareAppend) and kept, with the
 //     stream version they were decided at and the batch's idempotency key, in memory up to
 //     preparedMemoryBytesMax (8 MiB) and beyond it in a file beside the partitions.
 //  3. append, only when no row was refused (or, with Continue, for the customers with no

@@ -45,7 +45,7 @@ func (g genericFormat) Columns() []string {
 	return out
 }
 
-// genericField indexes genericFields (same order): mapFields reads a row's fields by it, so
+// genericField indexes genericFields (same order): a row is parsed from its fields by it, so
 // that a mapper bound to a file's header (bind) finds each field's column once per file, not
 // with two map lookups per field and row (12 % of an import's CPU).
 type genericField int
@@ -70,27 +70,76 @@ const (
 	genericFieldsCount
 )
 
-// bind returns Map for the file whose header is cols (column name -> index): it reads a row
-// by position, with the columns of the format's fields resolved once.
-func (g genericFormat) bind(cols map[string]int) func(row int, fields []string) ([]domain.Command, error) {
+// bind returns the row mapper for the file whose header is cols (column name -> index): it
+// reads a row by position, with the columns of the format's fields resolved once.
+func (g genericFormat) bind(cols map[string]int) rowMapper {
 	invariant(len(genericFields) == int(genericFieldsCount), "%d generic fields, %d named", genericFieldsCount, len(genericFields))
-	var idx [genericFieldsCount]int
+	b := &genericBound{g: g}
 	for f, name := range genericFields {
 		i, ok := cols[g.col(name)]
 		if !ok {
 			i = -1
 		}
-		idx[f] = i
+		b.idx[f] = i
 	}
-	return func(row int, fields []string) ([]domain.Command, error) {
-		return g.mapFields(row, func(f genericField) string {
-			i := idx[f]
-			if i < 0 || i >= len(fields) {
-				return ""
-			}
-			return strings.TrimSpace(fields[i])
-		})
+	return b
+}
+
+// genericBound is the generic format bound to one file's header.
+type genericBound struct {
+	g   genericFormat
+	idx [genericFieldsCount]int // the column of each generic field, -1 when the file has none
+}
+
+// values reads a row's generic fields, trimmed ("" for a column the file or the row lacks).
+func (b *genericBound) values(fields []string, v *genericValues) {
+	for f, i := range b.idx {
+		if i >= 0 && i < len(fields) {
+			v[f] = trimSpace(fields[i])
+		} else {
+			v[f] = ""
+		}
 	}
+}
+
+// trimSpace is strings.TrimSpace, without the call for the usual field, which has no space
+// (nor any byte outside printable ASCII) at either end.
+func trimSpace(s string) string {
+	if s == "" {
+		return s
+	}
+	if first, last := s[0], s[len(s)-1]; first > ' ' && first < 0x80 && last > ' ' && last < 0x80 {
+		return s
+	}
+	return strings.TrimSpace(s)
+}
+
+func (b *genericBound) check(row int, fields []string, ids *rowIDs) error {
+	var v genericValues
+	b.values(fields, &v)
+	var r genericRow
+	if err := b.g.parse(row, &v, &r); err != nil {
+		return err
+	}
+	ids.cust = r.cust
+	ids.add('i', "", string(r.inv))
+	if r.paid {
+		ids.add('p', paymentIDPrefix, string(r.inv))
+	}
+	return nil
+}
+
+func (b *genericBound) appendCommands(dst []domain.Command, row int, fields []string, register bool) ([]domain.Command, int, error) {
+	var v genericValues
+	b.values(fields, &v)
+	var r genericRow
+	if err := b.g.parse(row, &v, &r); err != nil {
+		return dst, 0, err
+	}
+	if !register {
+		return r.appendCommands(dst, false), 1, nil
+	}
+	return r.appendCommands(dst, true), 0, nil
 }
 
 func (g genericFormat) parseDate(s string) (domain.Date, error) {
@@ -125,83 +174,115 @@ func (g genericFormat) money(row int, field, s string, ccy domain.Currency) (dom
 }
 
 func (g genericFormat) Map(row int, getCol func(string) string) ([]domain.Command, error) {
-	return g.mapFields(row, func(f genericField) string { return getCol(g.col(genericFields[f])) })
+	var v genericValues
+	for f, name := range genericFields {
+		v[f] = getCol(g.col(name))
+	}
+	var r genericRow
+	if err := g.parse(row, &v, &r); err != nil {
+		return nil, err
+	}
+	return r.appendCommands(make([]domain.Command, 0, rowCommandsMax), true), nil
 }
 
-// mapFields is Map over a reader of the generic fields (by genericField, trimmed).
-func (g genericFormat) mapFields(row int, get func(genericField) string) ([]domain.Command, error) {
-	ccy, err := domain.ParseCurrency(get(gCurrency))
+// genericValues are a row's generic fields, trimmed, by genericField.
+type genericValues [genericFieldsCount]string
+
+// genericRow is one row of the generic layout, parsed and checked: the commands it maps to
+// are built from it (appendCommands), so that checking a row builds nothing.
+type genericRow struct {
+	cust                                   domain.CustomerID
+	inv                                    domain.InvoiceID
+	name, country, sector, segment, number string
+	ccy                                    domain.Currency
+	terms                                  domain.Terms
+	limit, amount, paidAmount              domain.Money
+	issue, due, paidOn                     domain.Date
+	disputed, paid                         bool
+}
+
+// parse reads and checks the generic fields v of a row into r; a refusal names the row and
+// the file's column.
+func (g genericFormat) parse(row int, v *genericValues, r *genericRow) error {
+	ccy, err := domain.ParseCurrency(v[gCurrency])
 	if err != nil {
-		return nil, fieldError(row, g.col("currency"), err)
+		return fieldError(row, g.col("currency"), err)
 	}
-	cust := domain.CustomerID(get(gCustomerID))
-	issue, err := requiredDate(row, g.col("issue_date"), get(gIssueDate), g.parseDate)
-	if err != nil {
-		return nil, err
+	r.ccy = ccy
+	r.cust = domain.CustomerID(v[gCustomerID])
+	if r.issue, err = requiredDate(row, g.col("issue_date"), v[gIssueDate], g.parseDate); err != nil {
+		return err
 	}
-	due, err := requiredDate(row, g.col("due_date"), get(gDueDate), g.parseDate)
-	if err != nil {
-		return nil, err
+	if r.due, err = requiredDate(row, g.col("due_date"), v[gDueDate], g.parseDate); err != nil {
+		return err
 	}
-	amount, err := g.money(row, "amount", get(gAmount), ccy)
-	if err != nil {
-		return nil, err
+	if r.amount, err = g.money(row, "amount", v[gAmount], ccy); err != nil {
+		return err
 	}
-	terms := domain.Net(issue.DaysUntil(due))
-	if s := get(gTermsDays); s != "" {
+	r.terms = domain.Net(r.issue.DaysUntil(r.due))
+	if s := v[gTermsDays]; s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 0 || n > 365 {
-			return nil, &RowError{Row: row, Field: g.col("terms_days"), Code: domain.CodeInvalidTerms, Reason: "want a whole number of days, 0 to 365"}
+			return &RowError{Row: row, Field: g.col("terms_days"), Code: domain.CodeInvalidTerms, Reason: "want a whole number of days, 0 to 365"}
 		}
-		terms = domain.Net(n)
-	} else if terms.Days < 0 {
-		terms = domain.Net(0) // due before issue: Decide refuses the invoice with due_before_issue
+		r.terms = domain.Net(n)
+	} else if r.terms.Days < 0 {
+		r.terms = domain.Net(0) // due before issue: Decide refuses the invoice with due_before_issue
 	}
-	limit := domain.Zero(ccy)
-	if s := get(gCreditLimit); s != "" {
-		if limit, err = g.money(row, "credit_limit", s, ccy); err != nil {
-			return nil, err
+	r.limit = domain.Zero(ccy)
+	if s := v[gCreditLimit]; s != "" {
+		if r.limit, err = g.money(row, "credit_limit", s, ccy); err != nil {
+			return err
 		}
 	}
-	name := get(gCustomerName)
-	if name == "" {
-		name = string(cust)
+	r.name = v[gCustomerName]
+	if r.name == "" {
+		r.name = string(r.cust)
 	}
-	country := get(gCountry)
-	if country == "" {
-		country = "FR"
+	r.country = v[gCountry]
+	if r.country == "" {
+		r.country = "FR"
 	}
-	number := get(gInvoiceNumber)
-	if number == "" {
-		number = get(gInvoiceID)
+	r.sector, r.segment = v[gSector], v[gSegment]
+	r.number = v[gInvoiceNumber]
+	if r.number == "" {
+		r.number = v[gInvoiceID]
 	}
-	inv := domain.InvoiceID(get(gInvoiceID))
-	cmds := []domain.Command{
-		domain.RegisterCustomer{CustomerID: cust, Name: name, Country: country, Sector: get(gSector),
-			Segment: get(gSegment), Currency: ccy, Terms: terms, CreditLimit: limit, On: issue},
-		domain.IssueInvoice{CustomerID: cust, InvoiceID: inv, Number: number, Amount: amount, IssueDate: issue, DueDate: due},
+	r.inv = domain.InvoiceID(v[gInvoiceID])
+	if r.disputed, err = yesNo(row, g.col("disputed"), v[gDisputed]); err != nil {
+		return err
 	}
-	disputed, err := yesNo(row, g.col("disputed"), get(gDisputed))
-	if err != nil {
-		return nil, err
-	}
-	if disputed {
-		cmds = append(cmds, domain.DisputeInvoice{CustomerID: cust, InvoiceID: inv, On: issue, Reason: "imported as disputed"})
-	}
-	if s := get(gPaidDate); s != "" {
-		paid, err := requiredDate(row, g.col("paid_date"), s, g.parseDate)
-		if err != nil {
-			return nil, err
+	if s := v[gPaidDate]; s != "" {
+		r.paid = true
+		if r.paidOn, err = requiredDate(row, g.col("paid_date"), s, g.parseDate); err != nil {
+			return err
 		}
-		paidAmount := amount
-		if s := get(gPaidAmount); s != "" {
-			if paidAmount, err = g.money(row, "paid_amount", s, ccy); err != nil {
-				return nil, err
+		r.paidAmount = r.amount
+		if s := v[gPaidAmount]; s != "" {
+			if r.paidAmount, err = g.money(row, "paid_amount", s, ccy); err != nil {
+				return err
 			}
 		}
-		cmds = append(cmds, settle(cust, inv, paid, paidAmount, disputed)...)
 	}
-	return cmds, nil
+	return nil
+}
+
+// appendCommands appends the commands of the row, in the order they apply: register the
+// customer (unless register is false), issue the invoice, dispute it, settle it.
+func (r *genericRow) appendCommands(dst []domain.Command, register bool) []domain.Command {
+	if register {
+		dst = append(dst, domain.RegisterCustomer{CustomerID: r.cust, Name: r.name, Country: r.country, Sector: r.sector,
+			Segment: r.segment, Currency: r.ccy, Terms: r.terms, CreditLimit: r.limit, On: r.issue})
+	}
+	dst = append(dst,
+		domain.IssueInvoice{CustomerID: r.cust, InvoiceID: r.inv, Number: r.number, Amount: r.amount, IssueDate: r.issue, DueDate: r.due})
+	if r.disputed {
+		dst = append(dst, domain.DisputeInvoice{CustomerID: r.cust, InvoiceID: r.inv, On: r.issue, Reason: "imported as disputed"})
+	}
+	if r.paid {
+		dst = settle(dst, r.cust, r.inv, r.paidOn, r.paidAmount, r.disputed)
+	}
+	return dst
 }
 
 // ibmFormat is the IBM accounts-receivable sample (WA_Fn-UseC_-Accounts-Receivable): one
@@ -294,20 +375,23 @@ func (ibmFormat) Map(row int, get func(string) string) ([]domain.Command, error)
 		if err != nil {
 			return nil, err
 		}
-		cmds = append(cmds, settle(cust, inv, paid, amount, disputed)...)
+		cmds = settle(cmds, cust, inv, paid, amount, disputed)
 	}
 	return cmds, nil
 }
 
-// settle pays an invoice on a date and closes its dispute, if any, the same day: a settled
-// invoice's dispute is over.
-func settle(cust domain.CustomerID, inv domain.InvoiceID, paid domain.Date, amount domain.Money, disputed bool) []domain.Command {
-	cmds := []domain.Command{domain.RecordPayment{CustomerID: cust, PaymentID: domain.PaymentID("pay-" + string(inv)),
-		Amount: amount, ReceivedOn: paid, Allocations: []domain.Allocation{{InvoiceID: inv, Amount: amount}}}}
+// paymentIDPrefix makes a settled invoice's payment id: "pay-" and the invoice id.
+const paymentIDPrefix = "pay-"
+
+// settle appends the commands that pay an invoice on a date and close its dispute, if any,
+// the same day: a settled invoice's dispute is over.
+func settle(dst []domain.Command, cust domain.CustomerID, inv domain.InvoiceID, paid domain.Date, amount domain.Money, disputed bool) []domain.Command {
+	dst = append(dst, domain.RecordPayment{CustomerID: cust, PaymentID: domain.PaymentID(paymentIDPrefix + string(inv)),
+		Amount: amount, ReceivedOn: paid, Allocations: []domain.Allocation{{InvoiceID: inv, Amount: amount}}})
 	if disputed {
-		cmds = append(cmds, domain.ResolveDispute{CustomerID: cust, InvoiceID: inv, On: paid, Outcome: "settled"})
+		dst = append(dst, domain.ResolveDispute{CustomerID: cust, InvoiceID: inv, On: paid, Outcome: "settled"})
 	}
-	return cmds
+	return dst
 }
 
 func requiredDate(row int, col, s string, parse func(string) (domain.Date, error)) (domain.Date, error) {

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/encours/encours/domain"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -12,7 +13,8 @@ import (
 // TestGenericBindMapsAsMap: the mapper bound to a header (what the bulk path uses) gives
 // the same commands and the same refusals as Map through a Reader's getter, for the generic
 // layout and for a mapping that renames columns, with optional columns missing, spaces
-// around values, short rows and bad values.
+// around values, short rows and bad values; its check (the read pass) refuses the same rows
+// and names the customer and the invoice and payment ids of Map's commands.
 func TestGenericBindMapsAsMap(t *testing.T) {
 	mapped, err := ParseMapping(strings.NewReader(`
 columns: {customer_id: Client, invoice_id: Facture, issue_date: Date, due_date: Echeance, amount: Montant, currency: Devise, paid_date: Reglement}
@@ -52,12 +54,37 @@ amount_scale: 2
 			for i, line := range tc.lines[1:] {
 				fields := strings.Split(line, ",")
 				want, wantErr := tc.f.Map(i+2, r.getter(fields))
-				got, gotErr := bound(i+2, fields)
-				assert.Equal(t, want, got, "row %d: %s", i+2, line)
+				got, omitted, gotErr := bound.appendCommands([]domain.Command{domain.RegisterCustomer{}}, i+2, fields, true)
 				assert.Equal(t, wantErr, gotErr, "row %d: %s", i+2, line)
+				assert.Zero(t, omitted, "row %d: %s", i+2, line)
+				var ids rowIDs
+				assert.Equal(t, wantErr, bound.check(i+2, fields, &ids), "row %d: %s", i+2, line)
 				if wantErr != nil {
 					refused++
+					continue
 				}
+				assert.Equal(t, append([]domain.Command{domain.RegisterCustomer{}}, want...), got, "row %d: %s", i+2, line)
+				// For a customer registered before, the registration (Map's first command) is
+				// left out and counted.
+				got, omitted, gotErr = bound.appendCommands(nil, i+2, fields, false)
+				require.NoError(t, gotErr)
+				if assert.Equal(t, 1, omitted) && assert.IsType(t, domain.RegisterCustomer{}, want[0]) {
+					assert.Equal(t, want[1:], got, "row %d: %s", i+2, line)
+				}
+				var wantIDs, gotIDs []string
+				for _, c := range want {
+					assert.Equal(t, c.Customer(), ids.cust, "row %d: %s", i+2, line)
+					switch c := c.(type) {
+					case domain.IssueInvoice:
+						wantIDs = append(wantIDs, "i"+string(c.InvoiceID))
+					case domain.RecordPayment:
+						wantIDs = append(wantIDs, "p"+string(c.PaymentID))
+					}
+				}
+				for _, id := range ids.ids[:ids.n] {
+					gotIDs = append(gotIDs, string(id.kind)+id.prefix+id.id)
+				}
+				assert.Equal(t, wantIDs, gotIDs, "row %d: %s", i+2, line)
 			}
 			assert.Positive(t, refused, "some rows are refused")
 		})

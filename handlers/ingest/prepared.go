@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"unsafe"
 
 	"github.com/encours/encours/domain"
 	"github.com/encours/encours/handlers/command"
@@ -164,12 +165,14 @@ func (p *preparedLog) close() {
 	}
 }
 
-// decodePrepared reads one batch record. The event data are slices of rec, and the events'
-// strings substrings of one copy of it: they live as long as the append. The customer and
-// the key are copies of their own, since the store keeps the key (its idempotency index)
-// for as long as it runs, and a substring would keep the whole record alive with it.
+// decodePrepared reads one batch record, which nothing writes to again (each hands out
+// records read once, or the memory buffer once every batch is added). The event data are
+// slices of rec, and the events' strings share its bytes: they live as long as the append.
+// The customer and the key are copies of their own, since the store keeps the key (its
+// idempotency index) for as long as it runs, and a substring would keep the whole record
+// alive with it.
 func decodePrepared(rec []byte) (*preparedBatch, error) {
-	s := string(rec)
+	s := unsafe.String(unsafe.SliceData(rec), len(rec))
 	d := decoder{s: s}
 	b := &preparedBatch{}
 	b.cust = domain.CustomerID(strings.Clone(d.str()))

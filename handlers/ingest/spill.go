@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"unsafe"
 )
 
 // Partitions of an import (see the package doc: how memory stays bounded).
@@ -47,6 +48,9 @@ type spillFile struct {
 	f    *os.File
 	w    *bufio.Writer
 	buf  []byte
+	// records and fields count what was written, so that readAll allocates the records and
+	// their fields once each for the file, not one fields slice per record.
+	records, fields int
 }
 
 func newSpill(tempDir string, n int) (*spill, error) {
@@ -110,6 +114,26 @@ func (f *spillFile) write(kind byte, row int, fields ...string) error {
 		b = append(b, v...)
 	}
 	f.buf = b
+	f.records++
+	f.fields += len(fields)
+	_, err := f.w.Write(b)
+	return err
+}
+
+// writeID appends an id record, as write(spillRow, row, string(kind), prefix+id, cust)
+// would, without building prefix+id.
+func (f *spillFile) writeID(row int, kind byte, prefix, id, cust string) error {
+	b := append(f.buf[:0], spillRow)
+	b = binary.AppendUvarint(b, uint64(row)) //nolint:gosec // a row number is positive
+	b = binary.AppendUvarint(b, 3)
+	b = append(binary.AppendUvarint(b, 1), kind)
+	b = binary.AppendUvarint(b, uint64(len(prefix)+len(id)))
+	b = append(append(b, prefix...), id...)
+	b = binary.AppendUvarint(b, uint64(len(cust)))
+	b = append(b, cust...)
+	f.buf = b
+	f.records++
+	f.fields += 3
 	_, err := f.w.Write(b)
 	return err
 }
@@ -129,8 +153,11 @@ func (f *spillFile) readAll() ([]spilled, error) {
 	if err != nil {
 		return nil, fmt.Errorf("import: read partition: %w", err)
 	}
-	s := string(data) // one copy; every field is a substring of it
-	var out []spilled
+	// Every field is a substring of the file's contents, read once and never written again:
+	// the string shares data's bytes instead of copying the partition.
+	s := unsafe.String(unsafe.SliceData(data), len(data))
+	out := make([]spilled, 0, f.records)
+	backing := make([]string, f.fields)
 	for i := 0; i < len(s); {
 		kind := s[i]
 		i++
@@ -145,7 +172,11 @@ func (f *spillFile) readAll() ([]spilled, error) {
 			return nil, fmt.Errorf("import: partition %s: damaged at byte %d", f.path, i)
 		}
 		i += n
-		fields := make([]string, count)
+		if count > uint64(len(backing)) {
+			backing = make([]string, max(count, 1024)) // more than written: the file is damaged, the parse says where
+		}
+		fields := backing[:count:count]
+		backing = backing[count:]
 		for k := range fields {
 			l, n := uvarint(s[i:])
 			if n <= 0 || l > uint64(len(s)-i-n) {
