@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/encours/encours/domain"
+	"github.com/encours/encours/handlers/command"
 	"github.com/encours/encours/handlers/reports"
 )
 
@@ -34,4 +36,40 @@ func warmMonthEnds(ctx context.Context, logger *slog.Logger, ready func() bool, 
 		return
 	}
 	logger.Info("month ends warmed", slog.Int("dates", len(kept)), slog.Duration("took", time.Since(start).Round(time.Millisecond)))
+}
+
+// warmDirectory builds the command side's id directory before the daemon serves: from its
+// snapshot and the events after it (command.Options.DirectorySnapshot), or from the whole
+// log when there is no usable snapshot.
+func warmDirectory(ctx context.Context, logger *slog.Logger, svc *command.Service) error {
+	start := time.Now()
+	if err := svc.Warm(ctx); err != nil {
+		return fmt.Errorf("index the log: %w", err)
+	}
+	st := svc.DirectoryStats()
+	attrs := []any{slog.Bool("snapshot", st.SnapshotLoaded), slog.Uint64("snapshot_position", st.SnapshotPosition),
+		slog.Uint64("events_read", st.EventsRead), slog.Uint64("position", st.Position),
+		slog.Duration("took", time.Since(start).Round(time.Millisecond))}
+	if st.Discarded != "" {
+		logger.Warn("id directory: snapshot discarded, indexed the whole log", append(attrs, slog.String("reason", st.Discarded))...)
+		return nil
+	}
+	logger.Info("id directory ready", attrs...)
+	return nil
+}
+
+// saveDirectory writes the id directory's snapshot at shutdown, so that the next start reads
+// only the events appended after it. A failure is logged: the next start reads more.
+func saveDirectory(logger *slog.Logger, svc *command.Service) {
+	start := time.Now()
+	written, err := svc.SaveDirectory(context.Background())
+	if err != nil {
+		logger.Error("id directory: snapshot not written", slog.String("error", err.Error()))
+		return
+	}
+	if !written {
+		return // the snapshot already holds this position
+	}
+	st := svc.DirectoryStats()
+	logger.Info("id directory: snapshot written", slog.Uint64("position", st.Position), slog.Duration("took", time.Since(start).Round(time.Millisecond)))
 }
