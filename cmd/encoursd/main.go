@@ -504,6 +504,7 @@ func serve(ctx context.Context, logger *slog.Logger, cfg config, stdout io.Write
 	head, _ := store.Head(ctx)
 	logger.Info("encoursd started", slog.String("data", dir), slog.Uint64("position", head.Position),
 		slog.Bool("manual_clock", cfg.manual != nil), slog.Bool("auth", cfg.authOn))
+	logWarmUp(alertCtx, logger, warmParts(cfg, eng.Ready, evaluator.WaitFor, head.Position)) // warm.go
 	fmt.Fprintf(stdout, "encoursd listening on http://%s\n", ln.Addr())
 	fmt.Fprintf(stdout, "dashboard: http://%s/ (paste the admin token when asked)\n", ln.Addr())
 	if cfg.adminTokenFile != "" {

@@ -73,3 +73,63 @@ func saveDirectory(logger *slog.Logger, svc *command.Service) {
 	st := svc.DirectoryStats()
 	logger.Info("id directory: snapshot written", slog.Uint64("position", st.Position), slog.Duration("took", time.Since(start).Round(time.Millisecond)))
 }
+
+// warmPart is one part the daemon still warms up once it serves: wait returns once it is
+// ready (nil wait: the part logs its own end, as warmMonthEnds does).
+type warmPart struct {
+	name string
+	wait func(ctx context.Context) error
+}
+
+// warmParts lists what is still warming up when the daemon starts serving, as wired by
+// serve: the ledger projection (its snapshot and the events since; reads of today wait for
+// it), the alert evaluator (its snapshot and the events up to head), the month ends.
+func warmParts(cfg config, ledgerReady func() bool, evaluatorAt func(context.Context, uint64) error, head uint64) []warmPart {
+	var parts []warmPart
+	if cfg.scale.servesLedger() {
+		parts = append(parts, warmPart{name: "ledger projection", wait: func(ctx context.Context) error {
+			tick := time.NewTicker(20 * time.Millisecond)
+			defer tick.Stop()
+			for !ledgerReady() {
+				select {
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-tick.C:
+				}
+			}
+			return nil
+		}})
+	}
+	if cfg.scale.followsLog() {
+		parts = append(parts, warmPart{name: "alert evaluator", wait: func(ctx context.Context) error { return evaluatorAt(ctx, head) }})
+	}
+	if cfg.scale.servesLedger() && cfg.replayCacheMiB > 0 {
+		parts = append(parts, warmPart{name: fmt.Sprintf("month ends (%d)", trendMonthEnds)})
+	}
+	return parts
+}
+
+// logWarmUp says in the log what is still warming up in the background once the daemon
+// serves, then each part's end, until ctx ends.
+func logWarmUp(ctx context.Context, logger *slog.Logger, parts []warmPart) {
+	if len(parts) == 0 {
+		return
+	}
+	names := make([]string, len(parts))
+	for i, p := range parts {
+		names[i] = p.name
+	}
+	logger.Info("warming up in the background", slog.Any("parts", names))
+	start := time.Now()
+	for _, p := range parts {
+		if p.wait == nil {
+			continue
+		}
+		go func() { // ends with ctx, or once the part is ready
+			if err := p.wait(ctx); err != nil {
+				return
+			}
+			logger.Info("warm: "+p.name+" ready", slog.Duration("after_start", time.Since(start).Round(time.Millisecond)))
+		}()
+	}
+}
