@@ -249,3 +249,72 @@ func TestDirectoryWarmWritesSnapshotAfterALongCatchUp(t *testing.T) {
 	_, err = os.Stat(snap)
 	assert.ErrorIs(t, err, os.ErrNotExist, "a short catch-up leaves the snapshot to SaveDirectory")
 }
+
+// encours verify's check: a snapshot written by the service equals the directory built from
+// the log; one with an id moved to another customer, an id missing or added, or built from
+// another log is reported, naming what differs.
+func TestCheckDirectorySnapshot(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	snap := filepath.Join(dir, "directory.snapshot")
+	store := openStore(t, filepath.Join(dir, "store"))
+	s := New(store, NewManualClock(testNow), Options{DirectorySnapshot: snap})
+	fillPortfolio(t, s, "A", 3)
+	_, err := s.SaveDirectory(ctx)
+	require.NoError(t, err)
+	c, err := CheckDirectorySnapshot(ctx, snap, store)
+	require.NoError(t, err)
+	assert.Empty(t, c.Problem)
+	assert.Empty(t, c.Skipped)
+	head, err := store.Head(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, head.Position, c.Position)
+	// Events appended after the snapshot are not its business.
+	fillPortfolio(t, s, "B", 1)
+	c, err = CheckDirectorySnapshot(ctx, snap, store)
+	require.NoError(t, err)
+	assert.Empty(t, c.Problem)
+
+	info, payload, err := engine.ReadSnapshot(snap)
+	require.NoError(t, err)
+	ids, err := decodeDirectory(payload)
+	require.NoError(t, err)
+	rewrite := func(edit func(d *directory)) string {
+		d := newDirectory(nil)
+		for k := range ids {
+			for id, o := range ids[k] {
+				d.ids[k][id] = &owner{customer: o.customer}
+			}
+		}
+		edit(d)
+		p := filepath.Join(t.TempDir(), "directory.snapshot")
+		require.NoError(t, engine.WriteSnapshot(p, info, d.encodeLocked()))
+		return p
+	}
+	for _, tc := range []struct {
+		name string
+		edit func(d *directory)
+		want string
+	}{
+		{"moved", func(d *directory) { d.ids[idPayment]["AC1-P"].customer = "AC2" }, "payment AC1-P: customer AC2 in the snapshot, AC1 by replay"},
+		{"missing", func(d *directory) { delete(d.ids[idCreditNote], "AC0-CN") }, "credit note AC0-CN of customer AC0 is in the log, not in the snapshot"},
+		{"added", func(d *directory) { d.recordLocked(idInvoice, "GHOST", "AC0") }, "invoice GHOST of customer AC0 is in the snapshot, not in the log"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := CheckDirectorySnapshot(ctx, rewrite(tc.edit), store)
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, c.Problem)
+		})
+	}
+
+	other := openStore(t, filepath.Join(dir, "other"))
+	fillPortfolio(t, New(other, NewManualClock(testNow), Options{}), "X", 4)
+	c, err = CheckDirectorySnapshot(ctx, snap, other)
+	require.NoError(t, err)
+	assert.Contains(t, c.Problem, "is not the one the snapshot was built from")
+	short := openStore(t, filepath.Join(dir, "short"))
+	fillPortfolio(t, New(short, NewManualClock(testNow), Options{}), "A", 1)
+	c, err = CheckDirectorySnapshot(ctx, snap, short)
+	require.NoError(t, err)
+	assert.Contains(t, c.Problem, "but the log ends at")
+}
