@@ -10,6 +10,7 @@ import (
 
 	"github.com/encours/encours/eventstore/embedded"
 	"github.com/encours/encours/handlers/alerting"
+	"github.com/encours/encours/handlers/command"
 	"github.com/encours/encours/handlers/reports"
 	"github.com/encours/encours/projections/engine"
 )
@@ -68,6 +69,16 @@ func verifyAgainstLog(ctx context.Context, dir string, manifests []string) (logF
 			c.Skipped, c.Problem = ac.Skipped, ac.Problem
 			if ac.Problem != "" {
 				c.BadPosition = ac.Position
+			}
+		}
+		if c.Projection == command.DirectorySnapshotName && c.Problem == "" { // the command side's id directory
+			dc, err := command.CheckDirectorySnapshot(ctx, filepath.Join(dir, "projections", c.File), store)
+			if err != nil {
+				return f, err
+			}
+			c.Skipped, c.Problem = dc.Skipped, dc.Problem
+			if dc.Problem != "" {
+				c.BadPosition = dc.Position
 			}
 		}
 		switch {

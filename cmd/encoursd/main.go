@@ -345,10 +345,11 @@ func serve(ctx context.Context, logger *slog.Logger, cfg config, stdout io.Write
 	}()
 	measured := metrics.InstrumentStore(store)
 
-	svc := command.New(measured, cfg.clock, command.Options{})
-	if err := svc.Warm(ctx); err != nil {
-		return fmt.Errorf("index the log: %w", err)
+	svc := command.New(measured, cfg.clock, command.Options{DirectorySnapshot: filepath.Join(dir, "projections", "directory.snapshot")})
+	if err := warmDirectory(ctx, logger, svc); err != nil { // warm.go
+		return err
 	}
+	defer saveDirectory(logger, svc) // after the HTTP server and Kafka stopped, before the store closes
 	opts := httpapi.Options{Logger: logger, Clock: cfg.clock, ManualClock: cfg.manual, RateLimit: &cfg.rate, Metrics: metrics}
 	if cfg.authOn {
 		if opts.Tokens, err = auth.Open(ctx, measured, auth.Options{Clock: cfg.clock, Bootstrap: cfg.adminToken}); err != nil {
@@ -503,6 +504,7 @@ func serve(ctx context.Context, logger *slog.Logger, cfg config, stdout io.Write
 	head, _ := store.Head(ctx)
 	logger.Info("encoursd started", slog.String("data", dir), slog.Uint64("position", head.Position),
 		slog.Bool("manual_clock", cfg.manual != nil), slog.Bool("auth", cfg.authOn))
+	logWarmUp(alertCtx, logger, warmParts(cfg, eng.Ready, evaluator.WaitFor, head.Position)) // warm.go
 	fmt.Fprintf(stdout, "encoursd listening on http://%s\n", ln.Addr())
 	fmt.Fprintf(stdout, "dashboard: http://%s/ (paste the admin token when asked)\n", ln.Addr())
 	if cfg.adminTokenFile != "" {

@@ -34,7 +34,7 @@ type owner struct {
 
 // directory maps invoice, payment and credit-note ids to their customer. It follows the log:
 // catchUp reads every event after the last one it indexed, so it is complete at start (the
-// first catch-up reads the whole log once) and it sees what other processes appended as soon
+// first catch-up reads the whole log once, or the events after its snapshot: Warm) and it sees what other processes appended as soon
 // as a lookup misses.
 type directory struct {
 	store eventStore
@@ -44,6 +44,8 @@ type directory struct {
 	mu       sync.RWMutex
 	position uint64 // last log position indexed
 	ids      [idKinds]map[string]*owner
+	savedAt  uint64         // position of the snapshot last loaded or written (0: none)
+	stats    DirectoryStats // EventsRead and how the snapshot was used; Position is read from position
 }
 
 func newDirectory(store eventStore) *directory {
@@ -178,6 +180,7 @@ func (d *directory) catchUp(ctx context.Context) error {
 			}
 			d.position = e.Position
 		}
+		d.stats.EventsRead += uint64(len(page))
 		d.mu.Unlock()
 		from = page[len(page)-1].Position + 1
 		if len(page) < eventstore.ReadLimitMax {

@@ -46,6 +46,9 @@ type Options struct {
 	// CustomersCachedMax bounds the folded customer states kept in memory (0: 100 000). When
 	// full, an arbitrary entry is dropped; it is re-read from the store when next needed.
 	CustomersCachedMax int
+	// DirectorySnapshot, when set, is the file of the id directory's snapshot: Warm starts
+	// from it and reads only the events after it; SaveDirectory writes it.
+	DirectorySnapshot string
 }
 
 // Meta is what a caller says about a command besides the command itself; it ends up in the
@@ -94,6 +97,10 @@ type Service struct {
 	clock Clock
 	ids   *uuidGen
 	dir   *directory
+	// dirSnapshot is Options.DirectorySnapshot; Warm writes it after reading at least
+	// dirSnapshotEvery events (directorySnapshotEvery; tests lower it).
+	dirSnapshot      string
+	dirSnapshotEvery uint64
 
 	locksMu sync.Mutex
 	locks   map[domain.CustomerID]*customerLock // the customers with a command or view under way
@@ -119,19 +126,28 @@ func New(store eventStore, clock Clock, opts Options) *Service {
 		opts.CustomersCachedMax = customersCachedDefault
 	}
 	return &Service{
-		store:     store,
-		clock:     clock,
-		ids:       &uuidGen{clock: clock},
-		dir:       newDirectory(store),
-		locks:     make(map[domain.CustomerID]*customerLock),
-		cache:     make(map[domain.CustomerID]*domain.Customer),
-		cachedMax: opts.CustomersCachedMax,
+		store:            store,
+		clock:            clock,
+		ids:              &uuidGen{clock: clock},
+		dir:              newDirectory(store),
+		dirSnapshot:      opts.DirectorySnapshot,
+		dirSnapshotEvery: directorySnapshotEvery,
+		locks:            make(map[domain.CustomerID]*customerLock),
+		cache:            make(map[domain.CustomerID]*domain.Customer),
+		cachedMax:        opts.CustomersCachedMax,
 	}
 }
 
-// Warm reads the whole log once to build the invoice, payment and credit-note directory, so
-// that the first request does not pay for it and a damaged log is reported at start.
-func (s *Service) Warm(ctx context.Context) error { return s.dir.catchUp(ctx) }
+// Warm builds the invoice, payment and credit-note directory before the first request: from
+// its snapshot (Options.DirectorySnapshot) and the events after it when the snapshot is
+// usable, else by reading the whole log once, so that the first request does not pay for it
+// and a damaged log is reported at start.
+func (s *Service) Warm(ctx context.Context) error {
+	if s.dirSnapshot != "" {
+		return s.warmFromSnapshot(ctx)
+	}
+	return s.dir.catchUp(ctx)
+}
 
 // Execute decides cmd against its customer's current state and appends the resulting events.
 //

@@ -37,6 +37,9 @@ type Ledger struct {
 	live  live // may be nil: every read replays
 	store engine.Reader
 	cache *replayCache
+	// liveWait is how long a read of today waits for live to be ready (LiveWaitMax; tests
+	// shorten it).
+	liveWait time.Duration
 }
 
 // ReplayCacheBytesDefault bounds the replayed models a Ledger keeps, in estimated heap
@@ -49,7 +52,7 @@ func NewLedger(l live, store engine.Reader) *Ledger {
 	if store == nil {
 		panic("reports: NewLedger needs the log")
 	}
-	return &Ledger{live: l, store: store, cache: newReplayCache(ReplayCacheBytesDefault)}
+	return &Ledger{live: l, store: store, cache: newReplayCache(ReplayCacheBytesDefault), liveWait: LiveWaitMax}
 }
 
 // SetReplayCache bounds the replayed models kept, in estimated heap bytes summed over them;
@@ -57,10 +60,11 @@ func NewLedger(l live, store engine.Reader) *Ledger {
 func (l *Ledger) SetReplayCache(bytes uint64) { l.cache.setBudget(bytes) }
 
 // With calls fn with a model as of asOf and known at knownAt (nil: now). today is the
-// clock's date: a read at today and known now uses the live projection when it is ready.
+// clock's date: a read at today and known now uses the live projection, waiting for it to
+// be ready just after a start (waitLive).
 // fn must not keep the model.
 func (l *Ledger) With(ctx context.Context, asOf, today domain.Date, knownAt *time.Time, fn func(*ledger.Model, Basis) error) error {
-	if l.live != nil && knownAt == nil && asOf.Equal(today) && l.live.Ready() {
+	if l.live != nil && knownAt == nil && asOf.Equal(today) && l.waitLive(ctx) {
 		var err error
 		l.live.View(func(m *ledger.Model) {
 			err = fn(m, Basis{AsOf: asOf, Position: m.Position(), ChainHash: m.Hash(), Live: true})
@@ -74,6 +78,40 @@ func (l *Ledger) With(ctx context.Context, asOf, today domain.Date, knownAt *tim
 	return l.cache.with(ctx, l.store, asOf, kt, func(m *ledger.Model) error {
 		return fn(m, Basis{AsOf: asOf, KnownAt: knownAt, Position: m.Position(), ChainHash: m.Hash()})
 	})
+}
+
+// LiveWaitMax is how long a read of today, as known now, waits for the live projection to
+// be ready (just after a start: loading its snapshot and catching up the events since takes
+// a second or a few) before it replays the whole log instead, which on a long log takes far
+// longer than the wait. A projection that stopped on an error is never ready: its reads then
+// replay after this wait.
+const LiveWaitMax = 10 * time.Second
+
+// liveWaitTick is how often waitLive looks at the live projection.
+const liveWaitTick = 20 * time.Millisecond
+
+// waitLive reports whether the live projection is ready, waiting up to l.liveWait
+// (LiveWaitMax) or the end of ctx for it.
+func (l *Ledger) waitLive(ctx context.Context) bool {
+	if l.live.Ready() {
+		return true
+	}
+	deadline := time.NewTimer(l.liveWait)
+	defer deadline.Stop()
+	tick := time.NewTicker(liveWaitTick)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-deadline.C:
+			return l.live.Ready()
+		case <-tick.C:
+			if l.live.Ready() {
+				return true
+			}
+		}
+	}
 }
 
 // streamReader reads one stream (eventstore.Store has it); a store without it replays the
