@@ -147,6 +147,7 @@ type customer struct {
 	creditNotes []int32
 	// The tags (docTag) of the ids in invoices, payments and creditNotes, in the same order,
 	// while a list is scanned (at most docScanMax long; nil beyond, when the index has it).
+	// A decoded snapshot has none: they are built at the customer's first lookup.
 	invoiceTags, paymentTags, creditNoteTags []uint64
 
 	promises []promise
@@ -575,35 +576,51 @@ const docScanMax = 32
 
 func (m *Model) invoiceOf(ci int32, id domain.InvoiceID) (int32, bool) {
 	c := m.customers.at(ci)
-	return m.docOf(m.invoiceIndex, ci, c.invoices, c.invoiceTags, string(id), func(i int32) string { return string(m.invoices.at(i).id) })
+	return m.docOf(m.invoiceIndex, ci, c.invoices, &c.invoiceTags, string(id), func(i int32) string { return string(m.invoices.at(i).id) })
 }
 
 func (m *Model) paymentOf(ci int32, id domain.PaymentID) (int32, bool) {
 	c := m.customers.at(ci)
-	return m.docOf(m.paymentIndex, ci, c.payments, c.paymentTags, string(id), func(i int32) string { return string(m.payments.at(i).id) })
+	return m.docOf(m.paymentIndex, ci, c.payments, &c.paymentTags, string(id), func(i int32) string { return string(m.payments.at(i).id) })
 }
 
 func (m *Model) creditNoteOf(ci int32, id domain.CreditNoteID) (int32, bool) {
 	c := m.customers.at(ci)
-	return m.docOf(m.creditNoteIndex, ci, c.creditNotes, c.creditNoteTags, string(id), func(i int32) string { return string(m.creditNotes.at(i).id) })
+	return m.docOf(m.creditNoteIndex, ci, c.creditNotes, &c.creditNoteTags, string(id), func(i int32) string { return string(m.creditNotes.at(i).id) })
 }
 
 // docOf finds the document id among customer ci's list (see docScanMax): through index
 // beyond docScanMax, else by scanning the list's tags, which are contiguous, and comparing
 // the ids only where the tags match (a new document's check that it is not a duplicate
 // compares none).
-func (m *Model) docOf(index map[docKey]int32, ci int32, list []int32, tags []uint64, id string, idOf func(int32) string) (int32, bool) {
+func (m *Model) docOf(index map[docKey]int32, ci int32, list []int32, tags *[]uint64, id string, idOf func(int32) string) (int32, bool) {
 	if len(list) > docScanMax {
 		i, ok := index[docKey{ci, id}]
 		return i, ok
 	}
+	if len(*tags) != len(list) {
+		*tags = buildTags(list, idOf)
+	}
 	want := docTag(id)
-	for k, t := range tags {
+	for k, t := range *tags {
 		if t == want && idOf(list[k]) == id {
 			return list[k], true
 		}
 	}
 	return -1, false
+}
+
+// buildTags returns the tags of list's documents: after a snapshot's decode, which keeps
+// none (building every customer's would lengthen a restart), at the first lookup.
+func buildTags(list []int32, idOf func(int32) string) []uint64 {
+	if len(list) == 0 {
+		return nil
+	}
+	t := make([]uint64, len(list), max(len(list), docTagsFirstCap))
+	for k, i := range list {
+		t[k] = docTag(idOf(i))
+	}
+	return t
 }
 
 // docTag is a document id's tag: equal ids have equal tags. It is the id's last 8 bytes, or
@@ -631,10 +648,15 @@ const docTagsFirstCap = 4
 func indexDocs(index map[docKey]int32, ci int32, list []int32, tags *[]uint64, id string, idOf func(int32) string) {
 	switch {
 	case len(list) <= docScanMax:
-		if *tags == nil {
+		switch {
+		case len(*tags) != len(list)-1: // not built yet (a decoded snapshot)
+			*tags = buildTags(list, idOf)
+		case *tags == nil:
 			*tags = make([]uint64, 0, docTagsFirstCap) // not 1, 2, 4…: fewer allocations
+			fallthrough
+		default:
+			*tags = append(*tags, docTag(id))
 		}
-		*tags = append(*tags, docTag(id))
 	case len(list) == docScanMax+1:
 		*tags = nil
 		for _, i := range list {
@@ -1231,8 +1253,8 @@ func (m *Model) check() error {
 	return nil
 }
 
-// checkDocTags checks that every customer's scanned lists have their tags (docOf relies on
-// them to find a document, and on their absence to call it new) and that the longer lists
+// checkDocTags checks that every customer's scanned lists have their tags, or none yet
+// (docOf relies on them to find a document, and on their absence to call it new) and that the longer lists
 // are in the indexes. The tests run it after every event of their histories and after
 // snapshot decodes.
 func (m *Model) checkDocTags() error {
@@ -1259,6 +1281,9 @@ func (m *Model) checkDocTags() error {
 					}
 				}
 				continue
+			}
+			if l.tags == nil {
+				continue // not built yet: docOf builds them
 			}
 			if len(l.tags) != len(l.list) {
 				return fmt.Errorf("customer %s: %d %ss, %d tags", c.id, len(l.list), l.kind, len(l.tags))

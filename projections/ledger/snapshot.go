@@ -406,16 +406,6 @@ func (m *Model) UnmarshalBinary(b []byte) error {
 	}()
 	invs = groupByCustomer(n.customers.len(), n.invoices.len(), func(i int) int32 { return n.invoices.at(int32(i)).cust })
 	<-grouped
-	// The tags of every scanned list are carved from one array.
-	tagged := 0
-	for _, lists := range [...][][]int32{invs, pays, cns} {
-		for _, l := range lists {
-			if len(l) <= docScanMax {
-				tagged += len(l)
-			}
-		}
-	}
-	tags := make([]uint64, 0, tagged)
 	for ci := range int32(n.customers.len()) {
 		c := n.customers.at(ci)
 		t := n.totalsOf(c.currency)
@@ -423,9 +413,9 @@ func (m *Model) UnmarshalBinary(b []byte) error {
 		t.unallocated += c.unallocated
 		t.standingCredit += c.standingCredit
 		c.invoices, c.payments, c.creditNotes = invs[ci], pays[ci], cns[ci]
-		c.invoiceTags = indexAll(n.invoiceIndex, int32(ci), c.invoices, &tags, func(i int32) string { return string(n.invoices.at(i).id) })
-		c.paymentTags = indexAll(n.paymentIndex, int32(ci), c.payments, &tags, func(i int32) string { return string(n.payments.at(i).id) })
-		c.creditNoteTags = indexAll(n.creditNoteIndex, int32(ci), c.creditNotes, &tags, func(i int32) string { return string(n.creditNotes.at(i).id) })
+		indexAll(n.invoiceIndex, int32(ci), c.invoices, func(i int32) string { return string(n.invoices.at(i).id) })
+		indexAll(n.paymentIndex, int32(ci), c.payments, func(i int32) string { return string(n.payments.at(i).id) })
+		indexAll(n.creditNoteIndex, int32(ci), c.creditNotes, func(i int32) string { return string(n.creditNotes.at(i).id) })
 	}
 	checkErr := n.check() // does not follow the references being checked meanwhile
 	wg.Wait()
@@ -680,19 +670,10 @@ func groupByCustomer(customers, docs int, custOf func(i int) int32) [][]int32 {
 
 // indexAll puts customer ci's documents in index when the customer has more than docScanMax
 // (see Model.docOf).
-func indexAll(index map[docKey]int32, ci int32, list []int32, tags *[]uint64, idOf func(int32) string) []uint64 {
+func indexAll(index map[docKey]int32, ci int32, list []int32, idOf func(int32) string) {
 	if len(list) > docScanMax {
 		for _, i := range list {
 			index[docKey{ci, idOf(i)}] = i
 		}
-		return nil
 	}
-	if len(list) == 0 {
-		return nil
-	}
-	start := len(*tags)
-	for _, i := range list {
-		*tags = append(*tags, docTag(idOf(i)))
-	}
-	return (*tags)[start:len(*tags):len(*tags)] // full: the customer's next document reallocates
 }
