@@ -635,6 +635,8 @@ func (im *importer) decideCustomer(ctx context.Context, cust domain.CustomerID, 
 	if err != nil {
 		return err
 	}
+	// A row issues one invoice and records at most one payment: room for them all at once.
+	state.Reserve(len(idx), len(idx))
 	for b := 0; b < len(idx); b += batchRowsMax {
 		batch := idx[b:min(b+batchRowsMax, len(idx))]
 		key := im.batchKey(cust, recs, batch, sc)
