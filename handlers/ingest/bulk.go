@@ -170,8 +170,9 @@ type rowMapper interface {
 	// from parsed, what check appended for the row, or from its fields when parsed is "".
 	// Without register, it may leave out the registration of the row's customer (the
 	// customer is registered already: Decide would not see it), and says how many commands it
-	// left out.
-	appendCommands(dst []domain.Command, row int, cust string, fields []string, parsed string, register bool) (_ []domain.Command, omitted int, _ error)
+	// left out. A payment command's allocations may use allocs (one at least, or nil), so
+	// that the commands hold what they hold only until allocs is used again.
+	appendCommands(dst []domain.Command, row int, cust string, fields []string, parsed string, register bool, allocs []domain.Allocation) (_ []domain.Command, omitted int, _ error)
 }
 
 // rowIDs are the customer of a row and the invoice and payment ids it introduces.
@@ -222,7 +223,7 @@ func (m mapMapper) check(row int, fields []string, ids *rowIDs, parsed []byte) (
 	return parsed, nil
 }
 
-func (m mapMapper) appendCommands(dst []domain.Command, row int, _ string, fields []string, _ string, _ bool) ([]domain.Command, int, error) {
+func (m mapMapper) appendCommands(dst []domain.Command, row int, _ string, fields []string, _ string, _ bool, _ []domain.Allocation) ([]domain.Command, int, error) {
 	cmds, err := m.f.Map(row, m.r.getter(fields))
 	return append(dst, cmds...), 0, err
 }
@@ -625,6 +626,9 @@ type decideScratch struct {
 	events   []domain.Event     // one batch's events
 	data     []byte             // one batch's events, encoded back to back
 	prepared []command.Prepared // one batch's events, prepared (Data in data)
+	// allocs is the allocations of one row's payment command: decided (DecideEvent copies
+	// them into its event) before the next row's commands are built.
+	allocs [1]domain.Allocation
 }
 
 // decideCustomer decides one customer's rows (recs[idx], in file order) and keeps its
@@ -653,7 +657,7 @@ func (im *importer) decideCustomer(ctx context.Context, cust domain.CustomerID, 
 		for _, i := range batch {
 			rec := &recs[i]
 			var omitted int
-			sc.cmds, omitted, err = im.rows.appendCommands(sc.cmds[:0], rec.row, rec.cust, fieldsAfter(rec.fields), rec.parsed, !state.Registered())
+			sc.cmds, omitted, err = im.rows.appendCommands(sc.cmds[:0], rec.row, rec.cust, fieldsAfter(rec.fields), rec.parsed, !state.Registered(), sc.allocs[:])
 			if err != nil {
 				return fmt.Errorf("import: row %d mapped in the first pass and not now: %w", rec.row, err)
 			}

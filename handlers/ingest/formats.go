@@ -130,7 +130,7 @@ func (b *genericBound) check(row int, fields []string, ids *rowIDs, parsed []byt
 	return r.appendParsed(parsed), nil
 }
 
-func (b *genericBound) appendCommands(dst []domain.Command, row int, cust string, fields []string, parsed string, register bool) ([]domain.Command, int, error) {
+func (b *genericBound) appendCommands(dst []domain.Command, row int, cust string, fields []string, parsed string, register bool, allocs []domain.Allocation) ([]domain.Command, int, error) {
 	var r genericRow
 	if parsed != "" {
 		if !r.readParsed(cust, parsed) {
@@ -144,9 +144,9 @@ func (b *genericBound) appendCommands(dst []domain.Command, row int, cust string
 		}
 	}
 	if !register {
-		return r.appendCommands(dst, false), 1, nil
+		return r.appendCommands(dst, false, allocs), 1, nil
 	}
-	return r.appendCommands(dst, true), 0, nil
+	return r.appendCommands(dst, true, allocs), 0, nil
 }
 
 // Flags of a genericRow's parsed form.
@@ -182,11 +182,14 @@ func (r *genericRow) appendParsed(b []byte) []byte {
 	// A date as its day number: Date{}.DaysUntil(d), read back with Date{}.AddDays.
 	b = binary.AppendVarint(b, int64(domain.Date{}.DaysUntil(r.issue)))
 	b = binary.AppendVarint(b, int64(domain.Date{}.DaysUntil(r.due)))
+	b = appendParsedString(b, string(r.inv))
 	if r.paid {
 		b = binary.AppendVarint(b, int64(domain.Date{}.DaysUntil(r.paidOn)))
 		b = binary.AppendVarint(b, r.paidAmount.Minor)
+		// The payment id, built here once rather than on each read (an allocation).
+		b = binary.AppendUvarint(b, uint64(len(paymentIDPrefix)+len(r.inv)))
+		b = append(append(b, paymentIDPrefix...), r.inv...)
 	}
-	b = appendParsedString(b, string(r.inv))
 	if flags&parsedNameIsCust == 0 {
 		b = appendParsedString(b, r.name)
 	}
@@ -216,12 +219,13 @@ func (r *genericRow) readParsed(cust, p string) bool {
 	r.amount = domain.Money{Minor: d.varint(), Ccy: r.ccy}
 	r.issue = domain.Date{}.AddDays(int(d.varint()))
 	r.due = domain.Date{}.AddDays(int(d.varint()))
-	r.paidOn, r.paidAmount = domain.Date{}, domain.Money{}
+	r.inv = domain.InvoiceID(d.string())
+	r.paidOn, r.paidAmount, r.payID = domain.Date{}, domain.Money{}, ""
 	if r.paid {
 		r.paidOn = domain.Date{}.AddDays(int(d.varint()))
 		r.paidAmount = domain.Money{Minor: d.varint(), Ccy: r.ccy}
+		r.payID = domain.PaymentID(d.string())
 	}
-	r.inv = domain.InvoiceID(d.string())
 	r.name = cust
 	if flags&parsedNameIsCust == 0 {
 		r.name = d.string()
@@ -310,7 +314,7 @@ func (g genericFormat) Map(row int, getCol func(string) string) ([]domain.Comman
 	if err := g.parse(row, &v, &r); err != nil {
 		return nil, err
 	}
-	return r.appendCommands(make([]domain.Command, 0, rowCommandsMax), true), nil
+	return r.appendCommands(make([]domain.Command, 0, rowCommandsMax), true, nil), nil
 }
 
 // genericValues are a row's generic fields, trimmed, by genericField.
@@ -327,6 +331,9 @@ type genericRow struct {
 	limit, amount, paidAmount              domain.Money
 	issue, due, paidOn                     domain.Date
 	disputed, paid                         bool
+	// payID is the payment id of a paid row read from its parsed form; "" otherwise, and
+	// appendCommands builds it (paymentIDPrefix and the invoice id).
+	payID domain.PaymentID
 }
 
 // parse reads and checks the generic fields v of a row into r; a refusal names the row and
@@ -396,8 +403,9 @@ func (g genericFormat) parse(row int, v *genericValues, r *genericRow) error {
 }
 
 // appendCommands appends the commands of the row, in the order they apply: register the
-// customer (unless register is false), issue the invoice, dispute it, settle it.
-func (r *genericRow) appendCommands(dst []domain.Command, register bool) []domain.Command {
+// customer (unless register is false), issue the invoice, dispute it, settle it (the
+// payment's allocation in allocs, when it has room: see settle).
+func (r *genericRow) appendCommands(dst []domain.Command, register bool, allocs []domain.Allocation) []domain.Command {
 	if register {
 		dst = append(dst, domain.RegisterCustomer{CustomerID: r.cust, Name: r.name, Country: r.country, Sector: r.sector,
 			Segment: r.segment, Currency: r.ccy, Terms: r.terms, CreditLimit: r.limit, On: r.issue})
@@ -408,7 +416,11 @@ func (r *genericRow) appendCommands(dst []domain.Command, register bool) []domai
 		dst = append(dst, domain.DisputeInvoice{CustomerID: r.cust, InvoiceID: r.inv, On: r.issue, Reason: "imported as disputed"})
 	}
 	if r.paid {
-		dst = settle(dst, r.cust, r.inv, r.paidOn, r.paidAmount, r.disputed)
+		pay := r.payID
+		if pay == "" {
+			pay = domain.PaymentID(paymentIDPrefix + string(r.inv))
+		}
+		dst = settle(dst, r.cust, r.inv, pay, r.paidOn, r.paidAmount, r.disputed, allocs)
 	}
 	return dst
 }
@@ -503,7 +515,7 @@ func (ibmFormat) Map(row int, get func(string) string) ([]domain.Command, error)
 		if err != nil {
 			return nil, err
 		}
-		cmds = settle(cmds, cust, inv, paid, amount, disputed)
+		cmds = settle(cmds, cust, inv, domain.PaymentID(paymentIDPrefix+string(inv)), paid, amount, disputed, nil)
 	}
 	return cmds, nil
 }
@@ -511,11 +523,20 @@ func (ibmFormat) Map(row int, get func(string) string) ([]domain.Command, error)
 // paymentIDPrefix makes a settled invoice's payment id: "pay-" and the invoice id.
 const paymentIDPrefix = "pay-"
 
-// settle appends the commands that pay an invoice on a date and close its dispute, if any,
-// the same day: a settled invoice's dispute is over.
-func settle(dst []domain.Command, cust domain.CustomerID, inv domain.InvoiceID, paid domain.Date, amount domain.Money, disputed bool) []domain.Command {
-	dst = append(dst, domain.RecordPayment{CustomerID: cust, PaymentID: domain.PaymentID(paymentIDPrefix + string(inv)),
-		Amount: amount, ReceivedOn: paid, Allocations: []domain.Allocation{{InvoiceID: inv, Amount: amount}}})
+// settle appends the commands that pay an invoice with payment pay (paymentIDPrefix and
+// the invoice id) on a date and close its dispute, if any, the same day: a settled
+// invoice's dispute is over. The payment's one allocation is allocs[0] when allocs has
+// room (a caller's scratch, reused once the command is decided), else a new slice.
+func settle(dst []domain.Command, cust domain.CustomerID, inv domain.InvoiceID, pay domain.PaymentID, paid domain.Date, amount domain.Money, disputed bool, allocs []domain.Allocation) []domain.Command {
+	a := domain.Allocation{InvoiceID: inv, Amount: amount}
+	if len(allocs) > 0 {
+		allocs = allocs[:1:1]
+		allocs[0] = a
+	} else {
+		allocs = []domain.Allocation{a}
+	}
+	dst = append(dst, domain.RecordPayment{CustomerID: cust, PaymentID: pay,
+		Amount: amount, ReceivedOn: paid, Allocations: allocs})
 	if disputed {
 		dst = append(dst, domain.ResolveDispute{CustomerID: cust, InvoiceID: inv, On: paid, Outcome: "settled"})
 	}
