@@ -163,11 +163,16 @@ func (im *importer) idPartition(kind byte, prefix, id string, n int) int {
 type rowMapper interface {
 	// check checks a row as the format's Map does, with the same refusals, and says whose
 	// it is and the invoice and payment ids it introduces, without building its commands.
-	check(row int, fields []string, ids *rowIDs) error
-	// appendCommands appends the commands Map returns for the row to dst. Without register,
-	// it may leave out the registration of the row's customer (the customer is registered
-	// already: Decide would not see it), and says how many commands it left out.
-	appendCommands(dst []domain.Command, row int, fields []string, register bool) (_ []domain.Command, omitted int, _ error)
+	// It may append to parsed a compact form of what it parsed (parsedMapper), returned
+	// then, so that appendCommands builds the commands from it instead of the fields.
+	check(row int, fields []string, ids *rowIDs, parsed []byte) ([]byte, error)
+	// appendCommands appends the commands Map returns for the row of customer cust to dst:
+	// from parsed, what check appended for the row, or from its fields when parsed is "".
+	// Without register, it may leave out the registration of the row's customer (the
+	// customer is registered already: Decide would not see it), and says how many commands it
+	// left out. A payment command's allocations may use allocs (one at least, or nil), so
+	// that the commands hold what they hold only until allocs is used again.
+	appendCommands(dst []domain.Command, row int, cust string, fields []string, parsed string, register bool, allocs []domain.Allocation) (_ []domain.Command, omitted int, _ error)
 }
 
 // rowIDs are the customer of a row and the invoice and payment ids it introduces.
@@ -195,10 +200,10 @@ type mapMapper struct {
 	r *Reader
 }
 
-func (m mapMapper) check(row int, fields []string, ids *rowIDs) error {
+func (m mapMapper) check(row int, fields []string, ids *rowIDs, parsed []byte) ([]byte, error) {
 	cmds, err := m.f.Map(row, m.r.getter(fields))
 	if err != nil {
-		return err
+		return parsed, err
 	}
 	if len(cmds) == 0 || len(cmds) > rowCommandsMax {
 		invariant(false, "format %s mapped row %d to %d commands", m.f.Name(), row, len(cmds))
@@ -215,10 +220,10 @@ func (m mapMapper) check(row int, fields []string, ids *rowIDs) error {
 			ids.add('p', "", string(c.PaymentID))
 		}
 	}
-	return nil
+	return parsed, nil
 }
 
-func (m mapMapper) appendCommands(dst []domain.Command, row int, fields []string, _ bool) ([]domain.Command, int, error) {
+func (m mapMapper) appendCommands(dst []domain.Command, row int, _ string, fields []string, _ string, _ bool, _ []domain.Allocation) ([]domain.Command, int, error) {
 	cmds, err := m.f.Map(row, m.r.getter(fields))
 	return append(dst, cmds...), 0, err
 }
@@ -254,6 +259,7 @@ func (im *importer) read(ctx context.Context, open func() (io.ReadCloser, error)
 	chunks, recycle, stop := scanChunks(r)
 	defer stop() // before rc.Close: the scanner reads rc until it is stopped
 	var ids rowIDs
+	var parsed []byte
 	for chunk := range chunks {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -267,7 +273,7 @@ func (im *importer) read(ctx context.Context, open func() (io.ReadCloser, error)
 			err := row.err
 			ids.n = 0
 			if err == nil {
-				err = im.rows.check(row.row, fields, &ids)
+				parsed, err = im.rows.check(row.row, fields, &ids, parsed[:0])
 			}
 			im.rep.Rows++
 			if im.rep.Rows%progressEvery == 0 {
@@ -287,7 +293,13 @@ func (im *importer) read(ctx context.Context, open func() (io.ReadCloser, error)
 			}
 			cust := string(ids.cust)
 			rec = append(append(rec[:0], cust), fields...)
-			if err := im.spill.customers[im.partition(cust, nc)].write(spillRow, row.row, rec...); err != nil {
+			part := im.spill.customers[im.partition(cust, nc)]
+			if len(parsed) > 0 {
+				err = part.writeParsed(row.row, parsed, rec...)
+			} else {
+				err = part.write(spillRow, row.row, rec...)
+			}
+			if err != nil {
 				return fmt.Errorf("import: write partition: %w", err)
 			}
 			for _, id := range ids.ids[:ids.n] {
@@ -590,7 +602,7 @@ func (im *importer) decidePartition(ctx context.Context, part *spillFile, t *tal
 	groups := map[string][]int32{}
 	var order []string
 	for i, rec := range recs {
-		cust := rec.fields[0]
+		cust := rec.cust
 		if _, ok := groups[cust]; !ok {
 			order = append(order, cust)
 		}
@@ -614,6 +626,9 @@ type decideScratch struct {
 	events   []domain.Event     // one batch's events
 	data     []byte             // one batch's events, encoded back to back
 	prepared []command.Prepared // one batch's events, prepared (Data in data)
+	// allocs is the allocations of one row's payment command: decided (DecideEvent copies
+	// them into its event) before the next row's commands are built.
+	allocs [1]domain.Allocation
 }
 
 // decideCustomer decides one customer's rows (recs[idx], in file order) and keeps its
@@ -624,6 +639,8 @@ func (im *importer) decideCustomer(ctx context.Context, cust domain.CustomerID, 
 	if err != nil {
 		return err
 	}
+	// A row issues one invoice and records at most one payment: room for them all at once.
+	state.Reserve(len(idx), len(idx))
 	for b := 0; b < len(idx); b += batchRowsMax {
 		batch := idx[b:min(b+batchRowsMax, len(idx))]
 		key := im.batchKey(cust, recs, batch, sc)
@@ -640,7 +657,7 @@ func (im *importer) decideCustomer(ctx context.Context, cust domain.CustomerID, 
 		for _, i := range batch {
 			rec := &recs[i]
 			var omitted int
-			sc.cmds, omitted, err = im.rows.appendCommands(sc.cmds[:0], rec.row, rec.fields[1:], !state.Registered())
+			sc.cmds, omitted, err = im.rows.appendCommands(sc.cmds[:0], rec.row, rec.cust, fieldsAfter(rec.fields), rec.parsed, !state.Registered(), sc.allocs[:])
 			if err != nil {
 				return fmt.Errorf("import: row %d mapped in the first pass and not now: %w", rec.row, err)
 			}
@@ -692,6 +709,15 @@ func (im *importer) decideCustomer(ctx context.Context, cust domain.CustomerID, 
 		t.rejectedRows += len(idx)
 	}
 	return nil
+}
+
+// fieldsAfter is a customer partition record's fields after its customer id: the row's
+// (none when the record holds the row parsed).
+func fieldsAfter(fields []string) []string {
+	if len(fields) == 0 {
+		return nil
+	}
+	return fields[1:]
 }
 
 // isRejected reports whether a customer is held back (a row of it was refused).

@@ -12,9 +12,11 @@
 //     row is parsed (BOM, CRLF, quoted newlines), checked (UTF-8, field sizes) and checked
 //     by the format as its Map would map it (the generic format parses the row without
 //     building its commands, which only the validate pass needs); a bad row is reported as
-//     "row N, field F: reason". A good row is written, with its customer id, to one of P
-//     partition files chosen by a hash of the customer id, and the invoice and payment ids
-//     it introduces to P id partitions chosen by a hash of the id. P is the file's size
+//     "row N, field F: reason". A good row is written, with its customer id (and, for the
+//     generic format, the compact form the check parsed it into, so that the validate pass
+//     does not parse it again), to one of P partition files chosen by a hash of the
+//     customer id, and the invoice and payment ids it introduces to P id partitions chosen
+//     by a hash of the id. P is the file's size
 //     over partitionBytes (16 MiB), at most partitionsMax, so a partition holds about 16 MiB
 //     of rows whatever the file's size.
 //  2. validate: the id partitions are read one at a time to refuse an id that two customers
@@ -39,8 +41,9 @@
 // through the file meet again in their customer's partition, in file order. A single
 // customer's state is always held whole (Decide needs it), so one customer with millions of
 // invoices needs memory in proportion. While the import runs, the disk holds the partitions
-// (about the file's size) and the decided batches beyond the memory bound (~420 bytes a row
-// of the generated benchmark file, 3.6 times its CSV).
+// (about the file's size, plus some 50 bytes a row of parsed forms) and the decided batches
+// beyond the memory bound (~420 bytes a row of the generated benchmark file, 3.6 times its
+// CSV).
 //
 // A batch's idempotency key is a hash of the format (with its mapping), the customer and the
 // batch's rows as the file holds them. Batches are cut by rows, never by events, so the same

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"encoding/binary"
 	"fmt"
 	"strconv"
 	"strings"
@@ -114,32 +115,163 @@ func trimSpace(s string) string {
 	return strings.TrimSpace(s)
 }
 
-func (b *genericBound) check(row int, fields []string, ids *rowIDs) error {
+func (b *genericBound) check(row int, fields []string, ids *rowIDs, parsed []byte) ([]byte, error) {
 	var v genericValues
 	b.values(fields, &v)
 	var r genericRow
 	if err := b.g.parse(row, &v, &r); err != nil {
-		return err
+		return parsed, err
 	}
 	ids.cust = r.cust
 	ids.add('i', "", string(r.inv))
 	if r.paid {
 		ids.add('p', paymentIDPrefix, string(r.inv))
 	}
-	return nil
+	return r.appendParsed(parsed), nil
 }
 
-func (b *genericBound) appendCommands(dst []domain.Command, row int, fields []string, register bool) ([]domain.Command, int, error) {
-	var v genericValues
-	b.values(fields, &v)
+func (b *genericBound) appendCommands(dst []domain.Command, row int, cust string, fields []string, parsed string, register bool, allocs []domain.Allocation) ([]domain.Command, int, error) {
 	var r genericRow
-	if err := b.g.parse(row, &v, &r); err != nil {
-		return dst, 0, err
+	if parsed != "" {
+		if !r.readParsed(cust, parsed) {
+			return dst, 0, fmt.Errorf("import: row %d: damaged parsed row in a partition", row)
+		}
+	} else {
+		var v genericValues
+		b.values(fields, &v)
+		if err := b.g.parse(row, &v, &r); err != nil {
+			return dst, 0, err
+		}
 	}
 	if !register {
-		return r.appendCommands(dst, false), 1, nil
+		return r.appendCommands(dst, false, allocs), 1, nil
 	}
-	return r.appendCommands(dst, true), 0, nil
+	return r.appendCommands(dst, true, allocs), 0, nil
+}
+
+// Flags of a genericRow's parsed form.
+const (
+	parsedDisputed   = 1 << iota
+	parsedPaid       // paidOn and paidAmount follow the dates
+	parsedNameIsCust // the customer's name is its id (none in the file)
+	parsedNumberIsID // the invoice number is its id (none in the file)
+)
+
+// appendParsed appends the parsed form of r that readParsed reads back, without its
+// customer id (the partition record's first field): what the read pass parsed, so that the
+// validate pass need not parse the row again.
+func (r *genericRow) appendParsed(b []byte) []byte {
+	flags := byte(0)
+	if r.disputed {
+		flags |= parsedDisputed
+	}
+	if r.paid {
+		flags |= parsedPaid
+	}
+	if r.name == string(r.cust) {
+		flags |= parsedNameIsCust
+	}
+	if r.number == string(r.inv) {
+		flags |= parsedNumberIsID
+	}
+	b = append(b, flags)
+	b = appendParsedString(b, string(r.ccy))
+	b = binary.AppendVarint(b, int64(r.terms.Days))
+	b = binary.AppendVarint(b, r.limit.Minor)
+	b = binary.AppendVarint(b, r.amount.Minor)
+	// A date as its day number: Date{}.DaysUntil(d), read back with Date{}.AddDays.
+	b = binary.AppendVarint(b, int64(domain.Date{}.DaysUntil(r.issue)))
+	b = binary.AppendVarint(b, int64(domain.Date{}.DaysUntil(r.due)))
+	b = appendParsedString(b, string(r.inv))
+	if r.paid {
+		b = binary.AppendVarint(b, int64(domain.Date{}.DaysUntil(r.paidOn)))
+		b = binary.AppendVarint(b, r.paidAmount.Minor)
+		// The payment id, built here once rather than on each read (an allocation).
+		b = binary.AppendUvarint(b, uint64(len(paymentIDPrefix)+len(r.inv)))
+		b = append(append(b, paymentIDPrefix...), r.inv...)
+	}
+	if flags&parsedNameIsCust == 0 {
+		b = appendParsedString(b, r.name)
+	}
+	b = appendParsedString(b, r.country)
+	b = appendParsedString(b, r.sector)
+	b = appendParsedString(b, r.segment)
+	if flags&parsedNumberIsID == 0 {
+		b = appendParsedString(b, r.number)
+	}
+	return b
+}
+
+func appendParsedString(b []byte, s string) []byte {
+	return append(binary.AppendUvarint(b, uint64(len(s))), s...)
+}
+
+// readParsed reads back into r the parsed form appendParsed wrote for the row of customer
+// cust; its strings share p's bytes. It reports false when p is damaged.
+func (r *genericRow) readParsed(cust, p string) bool {
+	d := parsedReader{s: p, ok: true}
+	flags := d.byte()
+	r.cust = domain.CustomerID(cust)
+	r.disputed, r.paid = flags&parsedDisputed != 0, flags&parsedPaid != 0
+	r.ccy = domain.Currency(d.string())
+	r.terms = domain.Net(int(d.varint()))
+	r.limit = domain.Money{Minor: d.varint(), Ccy: r.ccy}
+	r.amount = domain.Money{Minor: d.varint(), Ccy: r.ccy}
+	r.issue = domain.Date{}.AddDays(int(d.varint()))
+	r.due = domain.Date{}.AddDays(int(d.varint()))
+	r.inv = domain.InvoiceID(d.string())
+	r.paidOn, r.paidAmount, r.payID = domain.Date{}, domain.Money{}, ""
+	if r.paid {
+		r.paidOn = domain.Date{}.AddDays(int(d.varint()))
+		r.paidAmount = domain.Money{Minor: d.varint(), Ccy: r.ccy}
+		r.payID = domain.PaymentID(d.string())
+	}
+	r.name = cust
+	if flags&parsedNameIsCust == 0 {
+		r.name = d.string()
+	}
+	r.country, r.sector, r.segment = d.string(), d.string(), d.string()
+	r.number = string(r.inv)
+	if flags&parsedNumberIsID == 0 {
+		r.number = d.string()
+	}
+	return d.ok && d.i == len(p)
+}
+
+// parsedReader reads a parsed form; ok turns false at the first damaged value.
+type parsedReader struct {
+	s  string
+	i  int
+	ok bool
+}
+
+func (d *parsedReader) byte() byte {
+	if d.i >= len(d.s) {
+		d.ok = false
+		return 0
+	}
+	d.i++
+	return d.s[d.i-1]
+}
+
+func (d *parsedReader) varint() int64 {
+	x, n := uvarint(d.s[d.i:])
+	if n <= 0 {
+		d.ok = false
+		return 0
+	}
+	d.i += n
+	return int64(x>>1) ^ -int64(x&1) //nolint:gosec // zig-zag, as binary.AppendVarint wrote it
+}
+
+func (d *parsedReader) string() string {
+	l, n := uvarint(d.s[d.i:])
+	if n <= 0 || l > uint64(len(d.s)-d.i-n) {
+		d.ok = false
+		return ""
+	}
+	d.i += n + int(l)
+	return d.s[d.i-int(l) : d.i]
 }
 
 func (g genericFormat) parseDate(s string) (domain.Date, error) {
@@ -182,7 +314,7 @@ func (g genericFormat) Map(row int, getCol func(string) string) ([]domain.Comman
 	if err := g.parse(row, &v, &r); err != nil {
 		return nil, err
 	}
-	return r.appendCommands(make([]domain.Command, 0, rowCommandsMax), true), nil
+	return r.appendCommands(make([]domain.Command, 0, rowCommandsMax), true, nil), nil
 }
 
 // genericValues are a row's generic fields, trimmed, by genericField.
@@ -199,6 +331,9 @@ type genericRow struct {
 	limit, amount, paidAmount              domain.Money
 	issue, due, paidOn                     domain.Date
 	disputed, paid                         bool
+	// payID is the payment id of a paid row read from its parsed form; "" otherwise, and
+	// appendCommands builds it (paymentIDPrefix and the invoice id).
+	payID domain.PaymentID
 }
 
 // parse reads and checks the generic fields v of a row into r; a refusal names the row and
@@ -268,8 +403,9 @@ func (g genericFormat) parse(row int, v *genericValues, r *genericRow) error {
 }
 
 // appendCommands appends the commands of the row, in the order they apply: register the
-// customer (unless register is false), issue the invoice, dispute it, settle it.
-func (r *genericRow) appendCommands(dst []domain.Command, register bool) []domain.Command {
+// customer (unless register is false), issue the invoice, dispute it, settle it (the
+// payment's allocation in allocs, when it has room: see settle).
+func (r *genericRow) appendCommands(dst []domain.Command, register bool, allocs []domain.Allocation) []domain.Command {
 	if register {
 		dst = append(dst, domain.RegisterCustomer{CustomerID: r.cust, Name: r.name, Country: r.country, Sector: r.sector,
 			Segment: r.segment, Currency: r.ccy, Terms: r.terms, CreditLimit: r.limit, On: r.issue})
@@ -280,7 +416,11 @@ func (r *genericRow) appendCommands(dst []domain.Command, register bool) []domai
 		dst = append(dst, domain.DisputeInvoice{CustomerID: r.cust, InvoiceID: r.inv, On: r.issue, Reason: "imported as disputed"})
 	}
 	if r.paid {
-		dst = settle(dst, r.cust, r.inv, r.paidOn, r.paidAmount, r.disputed)
+		pay := r.payID
+		if pay == "" {
+			pay = domain.PaymentID(paymentIDPrefix + string(r.inv))
+		}
+		dst = settle(dst, r.cust, r.inv, pay, r.paidOn, r.paidAmount, r.disputed, allocs)
 	}
 	return dst
 }
@@ -375,7 +515,7 @@ func (ibmFormat) Map(row int, get func(string) string) ([]domain.Command, error)
 		if err != nil {
 			return nil, err
 		}
-		cmds = settle(cmds, cust, inv, paid, amount, disputed)
+		cmds = settle(cmds, cust, inv, domain.PaymentID(paymentIDPrefix+string(inv)), paid, amount, disputed, nil)
 	}
 	return cmds, nil
 }
@@ -383,11 +523,20 @@ func (ibmFormat) Map(row int, get func(string) string) ([]domain.Command, error)
 // paymentIDPrefix makes a settled invoice's payment id: "pay-" and the invoice id.
 const paymentIDPrefix = "pay-"
 
-// settle appends the commands that pay an invoice on a date and close its dispute, if any,
-// the same day: a settled invoice's dispute is over.
-func settle(dst []domain.Command, cust domain.CustomerID, inv domain.InvoiceID, paid domain.Date, amount domain.Money, disputed bool) []domain.Command {
-	dst = append(dst, domain.RecordPayment{CustomerID: cust, PaymentID: domain.PaymentID(paymentIDPrefix + string(inv)),
-		Amount: amount, ReceivedOn: paid, Allocations: []domain.Allocation{{InvoiceID: inv, Amount: amount}}})
+// settle appends the commands that pay an invoice with payment pay (paymentIDPrefix and
+// the invoice id) on a date and close its dispute, if any, the same day: a settled
+// invoice's dispute is over. The payment's one allocation is allocs[0] when allocs has
+// room (a caller's scratch, reused once the command is decided), else a new slice.
+func settle(dst []domain.Command, cust domain.CustomerID, inv domain.InvoiceID, pay domain.PaymentID, paid domain.Date, amount domain.Money, disputed bool, allocs []domain.Allocation) []domain.Command {
+	a := domain.Allocation{InvoiceID: inv, Amount: amount}
+	if len(allocs) > 0 {
+		allocs = allocs[:1:1]
+		allocs[0] = a
+	} else {
+		allocs = []domain.Allocation{a}
+	}
+	dst = append(dst, domain.RecordPayment{CustomerID: cust, PaymentID: pay,
+		Amount: amount, ReceivedOn: paid, Allocations: allocs})
 	if disputed {
 		dst = append(dst, domain.ResolveDispute{CustomerID: cust, InvoiceID: inv, On: paid, Outcome: "settled"})
 	}

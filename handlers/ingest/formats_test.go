@@ -54,19 +54,28 @@ amount_scale: 2
 			for i, line := range tc.lines[1:] {
 				fields := strings.Split(line, ",")
 				want, wantErr := tc.f.Map(i+2, r.getter(fields))
-				got, omitted, gotErr := bound.appendCommands([]domain.Command{domain.RegisterCustomer{}}, i+2, fields, true)
+				got, omitted, gotErr := bound.appendCommands([]domain.Command{domain.RegisterCustomer{}}, i+2, "", fields, "", true, nil)
 				assert.Equal(t, wantErr, gotErr, "row %d: %s", i+2, line)
 				assert.Zero(t, omitted, "row %d: %s", i+2, line)
 				var ids rowIDs
-				assert.Equal(t, wantErr, bound.check(i+2, fields, &ids), "row %d: %s", i+2, line)
+				parsed, checkErr := bound.check(i+2, fields, &ids, []byte("x"))
+				assert.Equal(t, wantErr, checkErr, "row %d: %s", i+2, line)
 				if wantErr != nil {
 					refused++
 					continue
 				}
 				assert.Equal(t, append([]domain.Command{domain.RegisterCustomer{}}, want...), got, "row %d: %s", i+2, line)
+				// The parsed form check appends (after what parsed held) gives the same commands.
+				require.Equal(t, "x", string(parsed[:1]))
+				got, omitted, gotErr = bound.appendCommands(nil, i+2, string(ids.cust), nil, string(parsed[1:]), true, make([]domain.Allocation, 1))
+				require.NoError(t, gotErr)
+				assert.Zero(t, omitted)
+				assert.Equal(t, want, got, "row %d from its parsed form: %s", i+2, line)
+				_, _, gotErr = bound.appendCommands(nil, i+2, string(ids.cust), nil, string(parsed[1:len(parsed)-1]), true, nil)
+				assert.Error(t, gotErr, "row %d: a truncated parsed form is refused", i+2)
 				// For a customer registered before, the registration (Map's first command) is
 				// left out and counted.
-				got, omitted, gotErr = bound.appendCommands(nil, i+2, fields, false)
+				got, omitted, gotErr = bound.appendCommands(nil, i+2, "", fields, "", false, nil)
 				require.NoError(t, gotErr)
 				if assert.Equal(t, 1, omitted) && assert.IsType(t, domain.RegisterCustomer{}, want[0]) {
 					assert.Equal(t, want[1:], got, "row %d: %s", i+2, line)

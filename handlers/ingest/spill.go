@@ -33,6 +33,9 @@ func partitionsFor(size int64) int {
 const (
 	spillRow byte = 1 // a row that mapped to commands: its raw fields
 	spillBad byte = 2 // a refused row: one field, its customer id, to hold the customer back
+	// spillParsed is a row with the form the read pass parsed it into (writeParsed): the
+	// decide pass reads that instead of parsing the row again.
+	spillParsed byte = 3
 )
 
 // spill is the set of partition files of one import: rows by customer, ids by id. Each file
@@ -138,12 +141,50 @@ func (f *spillFile) writeID(row int, kind byte, prefix, id, cust string) error {
 	return err
 }
 
+// writeParsed appends a row with its parsed form: kind spillParsed, row, the length of
+// what write would have written after the row number (its raw bytes, which a batch key
+// hashes: the same with or without the parsed form), those bytes, then parsed,
+// length-prefixed. The record's fields are not split when it is read back (readAll): only
+// its first, the customer id.
+func (f *spillFile) writeParsed(row int, parsed []byte, fields ...string) error {
+	raw := uvarintLen(uint64(len(fields)))
+	for _, v := range fields {
+		raw += uvarintLen(uint64(len(v))) + len(v)
+	}
+	b := append(f.buf[:0], spillParsed)
+	b = binary.AppendUvarint(b, uint64(row)) //nolint:gosec // a row number is positive
+	b = binary.AppendUvarint(b, uint64(raw)) //nolint:gosec // a length
+	b = binary.AppendUvarint(b, uint64(len(fields)))
+	for _, v := range fields {
+		b = binary.AppendUvarint(b, uint64(len(v)))
+		b = append(b, v...)
+	}
+	b = binary.AppendUvarint(b, uint64(len(parsed)))
+	b = append(b, parsed...)
+	f.buf = b
+	f.records++
+	_, err := f.w.Write(b)
+	return err
+}
+
+func uvarintLen(x uint64) int {
+	n := 1
+	for ; x >= 0x80; x >>= 7 {
+		n++
+	}
+	return n
+}
+
 // spilled is one record read back. fields are substrings of the partition's contents; raw
-// is the record's bytes after its row number (what a batch's idempotency key hashes).
+// is the record's bytes after its row number (what a batch's idempotency key hashes). A
+// spillParsed record has no fields but its customer id (cust, also fields[0] of the
+// others) and its parsed form.
 type spilled struct {
 	kind   byte
 	row    int
 	raw    string
+	cust   string
+	parsed string
 	fields []string
 }
 
@@ -166,6 +207,16 @@ func (f *spillFile) readAll() ([]spilled, error) {
 			return nil, fmt.Errorf("import: partition %s: damaged at byte %d", f.path, i)
 		}
 		i += n
+		if kind == spillParsed {
+			rec, next, ok := readParsed(s, i)
+			if !ok {
+				return nil, fmt.Errorf("import: partition %s: damaged at byte %d", f.path, i)
+			}
+			rec.row = int(row) //nolint:gosec // written from an int
+			out = append(out, rec)
+			i = next
+			continue
+		}
 		start := i
 		count, n := uvarint(s[i:])
 		if n <= 0 || count > spillRecordFieldsMax {
@@ -186,9 +237,41 @@ func (f *spillFile) readAll() ([]spilled, error) {
 			fields[k] = s[i : i+int(l)]
 			i += int(l)
 		}
-		out = append(out, spilled{kind: kind, row: int(row), raw: s[start:i], fields: fields}) //nolint:gosec // written from an int
+		rec := spilled{kind: kind, row: int(row), raw: s[start:i], fields: fields} //nolint:gosec // written from an int
+		if len(fields) > 0 {
+			rec.cust = fields[0]
+		}
+		out = append(out, rec)
 	}
 	return out, nil
+}
+
+// readParsed reads a spillParsed record from s[i:] (after its row number) and says where
+// the next begins.
+func readParsed(s string, i int) (spilled, int, bool) {
+	l, n := uvarint(s[i:])
+	if n <= 0 || l > uint64(len(s)-i-n) {
+		return spilled{}, 0, false
+	}
+	i += n
+	raw := s[i : i+int(l)]
+	i += int(l)
+	// The customer id: the raw bytes' first field.
+	count, n := uvarint(raw)
+	if n <= 0 || count == 0 {
+		return spilled{}, 0, false
+	}
+	cl, m := uvarint(raw[n:])
+	if m <= 0 || cl > uint64(len(raw)-n-m) {
+		return spilled{}, 0, false
+	}
+	cust := raw[n+m : n+m+int(cl)]
+	l, n = uvarint(s[i:])
+	if n <= 0 || l > uint64(len(s)-i-n) {
+		return spilled{}, 0, false
+	}
+	i += n
+	return spilled{kind: spillParsed, raw: raw, cust: cust, parsed: s[i : i+int(l)]}, i + int(l), true
 }
 
 func uvarint(s string) (uint64, int) {
