@@ -61,24 +61,16 @@ func verifyAgainstLog(ctx context.Context, dir string, manifests []string) (logF
 		f.report += "projections: no snapshot in " + filepath.Join(dir, "projections") + "\n"
 	}
 	for _, c := range checks {
-		if c.Projection == "alerts" && c.Problem == "" { // the alert evaluator's snapshot: its own fold
-			ac, err := alerting.CheckSnapshot(ctx, filepath.Join(dir, "projections", c.File), store)
+		// Snapshots kept beside the engine's have their own checks: the alert evaluator's
+		// fold and the command side's id directory.
+		if check := sideChecks[c.Projection]; check != nil && c.Problem == "" {
+			sc, err := check(ctx, filepath.Join(dir, "projections", c.File), store)
 			if err != nil {
 				return f, err
 			}
-			c.Skipped, c.Problem = ac.Skipped, ac.Problem
-			if ac.Problem != "" {
-				c.BadPosition = ac.Position
-			}
-		}
-		if c.Projection == command.DirectorySnapshotName && c.Problem == "" { // the command side's id directory
-			dc, err := command.CheckDirectorySnapshot(ctx, filepath.Join(dir, "projections", c.File), store)
-			if err != nil {
-				return f, err
-			}
-			c.Skipped, c.Problem = dc.Skipped, dc.Problem
-			if dc.Problem != "" {
-				c.BadPosition = dc.Position
+			c.Skipped, c.Problem = sc.Skipped, sc.Problem
+			if sc.Problem != "" {
+				c.BadPosition = sc.Position
 			}
 		}
 		switch {
@@ -114,4 +106,11 @@ func verifyAgainstLog(ctx context.Context, dir string, manifests []string) (logF
 		f.report += fmt.Sprintf("manifest %s: position %d holds chain hash %s\n", path, man.Position, man.ChainHash)
 	}
 	return f, nil
+}
+
+// sideChecks are the checks of the snapshots kept beside the engine's, by the name in their
+// header.
+var sideChecks = map[string]func(context.Context, string, engine.Reader) (engine.SideCheck, error){
+	alerting.SnapshotName:         alerting.CheckSnapshot,
+	command.DirectorySnapshotName: command.CheckDirectorySnapshot,
 }

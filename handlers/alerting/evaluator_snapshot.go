@@ -162,61 +162,27 @@ func decodeEvaluatorState(p []byte) (*ledger.Model, *signals.Facts, *Book, error
 	return m, f, b, nil
 }
 
-// SnapshotCheck is CheckSnapshot's finding on an evaluator snapshot.
-type SnapshotCheck struct {
-	Position uint64 // the position it was folded to, as far as its header could be read
-	// Problem is empty when the snapshot equals a fold of the log to its position; otherwise
-	// what differs (damage, a log that no longer holds its event, a state that differs).
-	Problem string
-	// Skipped says why it was not compared (another version: the daemon rebuilds it).
-	Skipped string
-}
+// SnapshotName is the name in the evaluator snapshot's header (engine.SnapshotInfo), by
+// which encours verify recognises the file.
+const SnapshotName = evaluatorSnapshotName
 
 // CheckSnapshot compares the evaluator snapshot at path with a fresh fold of src up to the
 // snapshot's position (encours verify): the ledger model, the facts and the book must have
 // the bytes a fold from the start gives, and the log's event there must be the one the
 // snapshot was built from. Only an error reading the log is returned.
-func CheckSnapshot(ctx context.Context, path string, src engine.Reader) (SnapshotCheck, error) {
-	var c SnapshotCheck
-	info, payload, err := engine.ReadSnapshot(path)
-	c.Position = info.Position
-	switch {
-	case err != nil:
-		c.Problem = "damaged: " + err.Error()
-		return c, nil
-	case info.Name != evaluatorSnapshotName:
-		c.Problem = fmt.Sprintf("a snapshot of %q, not the evaluator's", info.Name)
-		return c, nil
-	case info.Version != evaluatorSnapshotVer:
-		c.Skipped = fmt.Sprintf("built by version %#x, this build's is %#x: the daemon rebuilds it from the log", info.Version, evaluatorSnapshotVer)
-		return c, nil
-	}
+func CheckSnapshot(ctx context.Context, path string, src engine.Reader) (engine.SideCheck, error) {
 	m, f, b := ledger.New(), signals.NewFacts(), NewBook()
-	var readErr error
-	var last uint64
-	var lastHash domain.Hash
-	for e := range engine.Envelopes(ctx, src, 1, &readErr) {
-		if e.Position > info.Position {
-			break
-		}
-		for _, apply := range []func(domain.Envelope) error{m.Apply, f.Apply, b.Apply} {
-			if err := apply(e); err != nil {
-				c.Problem = fmt.Sprintf("the fold cannot apply position %d: %v", e.Position, err)
-				return c, nil
+	c, payload, err := engine.CheckSideSnapshot(ctx, path, src, evaluatorSnapshotName, "the evaluator's", evaluatorSnapshotVer,
+		func(e *domain.Envelope) error {
+			for _, apply := range []func(domain.Envelope) error{m.Apply, f.Apply, b.Apply} {
+				if err := apply(*e); err != nil {
+					return err
+				}
 			}
-		}
-		last, lastHash = e.Position, e.Hash
-	}
-	if readErr != nil {
-		return c, readErr
-	}
-	switch {
-	case last < info.Position:
-		c.Problem = fmt.Sprintf("the snapshot was folded up to position %d but the log ends at %d", info.Position, last)
-		return c, nil
-	case lastHash != info.Hash:
-		c.Problem = fmt.Sprintf("the log's event at position %d is not the one the snapshot was built from", info.Position)
-		return c, nil
+			return nil
+		})
+	if err != nil || c.Problem != "" || c.Skipped != "" {
+		return c, err
 	}
 	want, err := encodeEvaluatorState(m, f, b)
 	if err != nil {

@@ -1,7 +1,9 @@
 package engine
 
 import (
+	"context"
 	"crypto/sha256"
+	"fmt"
 
 	"github.com/encours/encours/domain"
 )
@@ -37,4 +39,61 @@ func ReadSnapshot(path string) (SnapshotInfo, []byte, error) {
 		return SnapshotInfo{}, nil, err
 	}
 	return SnapshotInfo{Name: h.name, Version: h.version, Position: h.position, Hash: h.hash}, payload, nil
+}
+
+// SideCheck is what a check of a snapshot kept beside the engine's (WriteSnapshot: the alert
+// evaluator's, the command side's id directory) against the log found.
+type SideCheck struct {
+	Position uint64 // the position it was built to, as far as its header could be read
+	// Problem is empty when the snapshot equals what the log gives up to its position;
+	// otherwise what differs (damage, a log that no longer holds its event, a state that
+	// differs).
+	Problem string
+	// Skipped says why it was not compared (another version: the daemon rebuilds it).
+	Skipped string
+}
+
+// CheckSideSnapshot begins the check of the side snapshot at path, whose header must name
+// name (what, in words, for the messages) at version: it feeds apply every envelope of src
+// up to the snapshot's position and checks that the log's event there is the one the
+// snapshot was built from. When c has a Problem or is Skipped the check ends there; else
+// the caller compares payload with what apply built. Only an error reading the log is
+// returned.
+func CheckSideSnapshot(ctx context.Context, path string, src Reader, name, what string, version uint32, apply func(*domain.Envelope) error) (c SideCheck, payload []byte, err error) {
+	info, payload, err := ReadSnapshot(path)
+	c.Position = info.Position
+	switch {
+	case err != nil:
+		c.Problem = "damaged: " + err.Error()
+		return c, nil, nil
+	case info.Name != name:
+		c.Problem = fmt.Sprintf("a snapshot of %q, not %s", info.Name, what)
+		return c, nil, nil
+	case info.Version != version:
+		c.Skipped = fmt.Sprintf("built by version %#x, this build's is %#x: the daemon rebuilds it from the log", info.Version, version)
+		return c, nil, nil
+	}
+	var readErr error
+	var last uint64
+	var lastHash domain.Hash
+	for e := range Envelopes(ctx, src, 1, &readErr) {
+		if e.Position > info.Position {
+			break
+		}
+		if err := apply(&e); err != nil {
+			c.Problem = fmt.Sprintf("the log cannot be applied at position %d: %v", e.Position, err)
+			return c, nil, nil
+		}
+		last, lastHash = e.Position, e.Hash
+	}
+	if readErr != nil {
+		return c, nil, readErr
+	}
+	switch {
+	case last < info.Position:
+		c.Problem = fmt.Sprintf("the snapshot was built up to position %d but the log ends at %d", info.Position, last)
+	case lastHash != info.Hash:
+		c.Problem = fmt.Sprintf("the log's event at position %d is not the one the snapshot was built from", info.Position)
+	}
+	return c, payload, nil
 }
