@@ -154,7 +154,7 @@ func (e *Evaluator) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("alerting: evaluator head: %w", err)
 	}
-	from, err := e.loadSnapshot(ctx, head)
+	from, err := e.loadSnapshot(ctx)
 	if err != nil {
 		return err
 	}

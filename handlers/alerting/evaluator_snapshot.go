@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/encours/encours/domain"
-	"github.com/encours/encours/eventstore"
 	"github.com/encours/encours/projections/engine"
 	"github.com/encours/encours/projections/ledger"
 	"github.com/encours/encours/projections/signals"
@@ -33,15 +32,18 @@ const (
 // and decoding to states at that position. Anything else is discarded (logged, in Stats) and
 // the evaluator folds the log from the start. It returns the position to subscribe from; only
 // an error reading the store is returned.
-func (e *Evaluator) loadSnapshot(ctx context.Context, head eventstore.Head) (uint64, error) {
+func (e *Evaluator) loadSnapshot(ctx context.Context) (uint64, error) {
 	if e.snapPath == "" {
 		return 1, nil
 	}
 	start := time.Now()
-	info, payload, err := engine.ReadSnapshot(e.snapPath)
+	info, payload, reason, err := engine.LoadSideSnapshot(ctx, e.snapPath, e.store, evaluatorSnapshotName, evaluatorSnapshotVer)
 	if errors.Is(err, fs.ErrNotExist) {
 		e.log.Info("alerting: no evaluator snapshot: folding the log from the start", "path", e.snapPath)
 		return 1, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("alerting: evaluator snapshot: %w", err)
 	}
 	discard := func(reason string) (uint64, error) {
 		e.log.Warn("alerting: evaluator snapshot discarded: folding the log from the start", "path", e.snapPath, "reason", reason)
@@ -50,22 +52,8 @@ func (e *Evaluator) loadSnapshot(ctx context.Context, head eventstore.Head) (uin
 		e.mu.Unlock()
 		return 1, nil
 	}
-	switch {
-	case err != nil:
-		return discard(err.Error())
-	case info.Name != evaluatorSnapshotName:
-		return discard(fmt.Sprintf("snapshot of %q", info.Name))
-	case info.Version != evaluatorSnapshotVer:
-		return discard(fmt.Sprintf("version %#x, want %#x", info.Version, evaluatorSnapshotVer))
-	case info.Position == 0 || info.Position > head.Position:
-		return discard(fmt.Sprintf("snapshot at position %d, store's head %d", info.Position, head.Position))
-	}
-	envs, err := e.store.ReadAll(ctx, info.Position, 1)
-	if err != nil {
-		return 0, fmt.Errorf("alerting: read position %d to check the evaluator snapshot: %w", info.Position, err)
-	}
-	if len(envs) == 0 || envs[0].Position != info.Position || envs[0].Hash != info.Hash {
-		return discard(fmt.Sprintf("the store's event at position %d is not the one the snapshot was built from", info.Position))
+	if reason != "" {
+		return discard(reason)
 	}
 	m, f, b, err := decodeEvaluatorState(payload)
 	if err != nil {

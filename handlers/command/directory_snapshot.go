@@ -100,9 +100,12 @@ func (s *Service) SaveDirectory(ctx context.Context) (written bool, err error) {
 // and decoding whole. Anything else is discarded (the reason is in DirectoryStats) and the
 // directory reads the log from the start. Only an error reading the store is returned.
 func (d *directory) loadSnapshot(ctx context.Context, path string) error {
-	info, payload, err := engine.ReadSnapshot(path)
+	info, payload, reason, err := engine.LoadSideSnapshot(ctx, path, d.store, directorySnapshotName, directorySnapshotVersion)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("directory: %w", err)
 	}
 	discard := func(reason string) error {
 		d.mu.Lock()
@@ -110,25 +113,8 @@ func (d *directory) loadSnapshot(ctx context.Context, path string) error {
 		d.mu.Unlock()
 		return nil
 	}
-	switch {
-	case err != nil:
-		return discard(err.Error())
-	case info.Name != directorySnapshotName:
-		return discard(fmt.Sprintf("snapshot of %q", info.Name))
-	case info.Version != directorySnapshotVersion:
-		return discard(fmt.Sprintf("version %d, want %d", info.Version, directorySnapshotVersion))
-	case info.Position == 0:
-		return discard("snapshot at position 0")
-	}
-	envs, err := d.store.ReadAll(ctx, info.Position, 1)
-	if err != nil {
-		return fmt.Errorf("directory: read position %d to check the snapshot: %w", info.Position, err)
-	}
-	if len(envs) == 0 || envs[0].Position != info.Position {
-		return discard(fmt.Sprintf("snapshot at position %d, beyond the store's head", info.Position))
-	}
-	if envs[0].Hash != info.Hash {
-		return discard(fmt.Sprintf("the store's event at position %d is not the one the snapshot was built from", info.Position))
+	if reason != "" {
+		return discard(reason)
 	}
 	ids, err := decodeDirectory(payload)
 	if err != nil {

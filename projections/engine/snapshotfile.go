@@ -3,7 +3,9 @@ package engine
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
+	"io/fs"
 
 	"github.com/encours/encours/domain"
 )
@@ -96,4 +98,34 @@ func CheckSideSnapshot(ctx context.Context, path string, src Reader, name, what 
 		c.Problem = fmt.Sprintf("the log's event at position %d is not the one the snapshot was built from", info.Position)
 	}
 	return c, payload, nil
+}
+
+// LoadSideSnapshot reads the side snapshot at path for a start: usable when its header names
+// name at version, at a position the store holds, built from the event the store has there.
+// Otherwise reason says why it must be discarded. err is one wrapping fs.ErrNotExist when
+// there is no snapshot, or an error reading the store.
+func LoadSideSnapshot(ctx context.Context, path string, src Reader, name string, version uint32) (info SnapshotInfo, payload []byte, reason string, err error) {
+	info, payload, err = ReadSnapshot(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return info, nil, "", err
+	case err != nil:
+		return info, nil, err.Error(), nil
+	case info.Name != name:
+		return info, nil, fmt.Sprintf("snapshot of %q", info.Name), nil
+	case info.Version != version:
+		return info, nil, fmt.Sprintf("version %#x, want %#x", info.Version, version), nil
+	case info.Position == 0:
+		return info, nil, "snapshot at position 0", nil
+	}
+	envs, err := src.ReadAll(ctx, info.Position, 1)
+	switch {
+	case err != nil:
+		return info, nil, "", fmt.Errorf("read position %d to check the snapshot %s: %w", info.Position, path, err)
+	case len(envs) == 0 || envs[0].Position != info.Position:
+		return info, nil, fmt.Sprintf("snapshot at position %d, beyond the store's head", info.Position), nil
+	case envs[0].Hash != info.Hash:
+		return info, nil, fmt.Sprintf("the store's event at position %d is not the one the snapshot was built from", info.Position), nil
+	}
+	return info, payload, "", nil
 }
