@@ -81,11 +81,10 @@ FUZZ_TARGETS := \
 	./handlers/httpapi:FuzzDecodeFlat \
 	./handlers/ingest:FuzzReader \
 	./projections/ledger:FuzzSnapshot
+## scripts/fuzz runs them and explains the one failure it does not count: Go 1.26's race at the
+## -fuzztime deadline, which names and writes no input (the corpus then runs as a test instead).
 fuzz:
-	@set -e; for t in $(FUZZ_TARGETS); do \
-		echo "== fuzz $${t#*:} in $${t%%:*} for $(FUZZTIME)"; \
-		$(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) "$${t%%:*}"; \
-	done
+	GO=$(GO) ./scripts/fuzz $(FUZZTIME) $(FUZZMINIMIZE) $(FUZZ_TARGETS)
 
 ## bench-replay-10m: replay and restart of a 10M-event store (~3.5 GB, generated once).
 bench-replay-10m:
