@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -9,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/encours/encours/eventstore"
@@ -16,6 +16,7 @@ import (
 	"github.com/encours/encours/handlers/auth"
 	"github.com/encours/encours/handlers/command"
 	"github.com/encours/encours/handlers/httpapi"
+	"github.com/encours/encours/handlers/httpapi/loadgen"
 )
 
 // httpToken is the bootstrap admin token of the benchmark's server.
@@ -58,34 +59,37 @@ func serveAPI(ctx context.Context, store eventstore.Store, log io.Writer) (url s
 }
 
 // runHTTP registers clients × httpCustomersPerClient customers, then has clients post
-// invoices for d, each with its own Idempotency-Key, one request at a time per client.
+// invoices for d, each with its own Idempotency-Key, one request at a time per client, each
+// client on its own keep-alive connection. The clients are loadgen's lean ones: they share
+// the cores with the server, and net/http's client would take half of them (see
+// handlers/httpapi's BenchmarkPostFloor64).
 func runHTTP(ctx context.Context, url string, clients int, d time.Duration) (httpResult, error) {
-	tr := &http.Transport{MaxIdleConns: clients * 2, MaxIdleConnsPerHost: clients * 2, IdleConnTimeout: time.Minute}
-	defer tr.CloseIdleConnections()
-	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
-	post := func(path, key string, body []byte) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url+path, bytes.NewReader(body))
+	conns := make([]*loadgen.Conn, clients)
+	for c := range conns {
+		conn, err := loadgen.Dial(strings.TrimPrefix(url, "http://"), 30*time.Second, "Authorization", "Bearer "+httpToken)
+		if err != nil {
+			return httpResult{}, err
+		}
+		defer conn.Close()
+		conns[c] = conn
+	}
+	post := func(c int, path, key string, body []byte) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		status, got, err := conns[c].Post(path, key, body)
 		if err != nil {
 			return err
 		}
-		req.Header.Set("Authorization", "Bearer "+httpToken)
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Idempotency-Key", key)
-		resp, err := client.Do(req)
-		if err != nil {
-			return err
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusCreated {
-			return fmt.Errorf("POST %s: %d %s", path, resp.StatusCode, b)
+		if status != http.StatusCreated {
+			return fmt.Errorf("POST %s: %d %s", path, status, got)
 		}
 		return nil
 	}
 	for c := range clients * httpCustomersPerClient {
 		id := fmt.Sprintf("HTTP%05d", c)
 		body := fmt.Sprintf(`{"id":%q,"name":"%s SAS","country":"FR","sector":"C25","segment":"sme","currency":"EUR","terms_days":30,"credit_limit":900000000000}`, id, id)
-		if err := post("/v1/customers", "reg-"+id, []byte(body)); err != nil {
+		if err := post(0, "/v1/customers", "reg-"+id, []byte(body)); err != nil {
 			return httpResult{}, err
 		}
 	}
@@ -94,7 +98,7 @@ func runHTTP(ctx context.Context, url string, clients int, d time.Duration) (htt
 		inv := fmt.Sprintf("F-%d-%d", c, n)
 		body := fmt.Sprintf(`{"customer_id":%q,"invoice_id":%q,"number":%q,"amount":%d,"currency":"EUR","issue_date":"2026-01-05","due_date":"2026-02-04"}`,
 			cust, inv, inv, 10_000+n%5000)
-		return post("/v1/invoices", "inv-"+inv, []byte(body))
+		return post(c, "/v1/invoices", "inv-"+inv, []byte(body))
 	})
 	if err != nil {
 		return httpResult{}, err

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -19,6 +20,7 @@ import (
 	"github.com/encours/encours/handlers/auth"
 	"github.com/encours/encours/handlers/command"
 	"github.com/encours/encours/handlers/httpapi"
+	"github.com/encours/encours/handlers/httpapi/loadgen"
 )
 
 // BenchmarkPostInvoice64 measures the write path as a user meets it: 64 clients, each posting
@@ -54,7 +56,7 @@ func BenchmarkPostInvoice64(b *testing.B) {
 	for c := range clients * customersPerClient {
 		id := fmt.Sprintf("B%05d", c)
 		body := fmt.Sprintf(`{"id":%q,"name":"%s SAS","country":"FR","sector":"C25","segment":"sme","currency":"EUR","terms_days":30,"credit_limit":900000000000}`, id, id)
-		if err := load.post("/v1/customers", "reg-"+id, []byte(body)); err != nil {
+		if err := load.post(0, "/v1/customers", "reg-"+id, []byte(body)); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -73,8 +75,8 @@ func BenchmarkPostInvoice64(b *testing.B) {
 
 // BenchmarkPostFloor64 is BenchmarkPostInvoice64's floor on this machine: the same 64
 // clients, requests and loopback server, but a handler that only reads the body and answers
-// a fixed 201 of the same shape. Its cpu_us/req is what net/http, the client and the
-// scheduler cost per request before the API does anything; req/s at two cores is bounded by
+// a fixed 201 of the same shape. Its cpu_us/req is what net/http's server, the clients and
+// the scheduler cost per request before the API does anything; req/s at two cores is bounded by
 // 2e6 / (BenchmarkPostInvoice64's cpu_us/req), and never above 2e6 / this one's.
 func BenchmarkPostFloor64(b *testing.B) {
 	const clients = 64
@@ -100,39 +102,39 @@ func BenchmarkPostFloor64(b *testing.B) {
 	})
 }
 
-// postLoad is the clients of the POST benchmarks: one keep-alive connection each, the
+// postLoad is the clients of the POST benchmarks: one keep-alive connection each
+// (loadgen: a lean client, so that the CPU the benchmark measures is the server's), the
 // admin token, a JSON body and an Idempotency-Key on every request.
 type postLoad struct {
-	url     string
-	clients int
-	tr      *http.Transport
-	client  *http.Client
+	conns []*loadgen.Conn
 }
 
 func newPostLoad(url string, clients int) *postLoad {
-	tr := &http.Transport{MaxIdleConns: clients * 2, MaxIdleConnsPerHost: clients * 2, IdleConnTimeout: time.Minute}
-	return &postLoad{url: url, clients: clients, tr: tr, client: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
+	l := &postLoad{}
+	for range clients {
+		c, err := loadgen.Dial(strings.TrimPrefix(url, "http://"), 30*time.Second, "Authorization", "Bearer "+adminToken)
+		if err != nil {
+			panic(err) // only odd header pairs fail
+		}
+		l.conns = append(l.conns, c)
+	}
+	return l
 }
 
-func (l *postLoad) close() { l.tr.CloseIdleConnections() }
+func (l *postLoad) close() {
+	for _, c := range l.conns {
+		c.Close()
+	}
+}
 
-// post sends one request and wants a 201.
-func (l *postLoad) post(path, key string, body []byte) error {
-	req, err := http.NewRequest(http.MethodPost, l.url+path, bytes.NewReader(body))
+// post sends one request on client c's connection and wants a 201.
+func (l *postLoad) post(c int, path, key string, body []byte) error {
+	status, got, err := l.conns[c].Post(path, key, body)
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Authorization", "Bearer "+adminToken)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Idempotency-Key", key)
-	resp, err := l.client.Do(req)
-	if err != nil {
-		return err
-	}
-	got, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
-		return fmt.Errorf("POST %s: %d %s", path, resp.StatusCode, got)
+	if status != http.StatusCreated {
+		return fmt.Errorf("POST %s: %d %s", path, status, got)
 	}
 	return nil
 }
@@ -142,21 +144,21 @@ func (l *postLoad) post(path, key string, body []byte) error {
 // of the whole process, server and clients both, from getrusage). It returns the time the
 // b.N requests took.
 func (l *postLoad) run(b *testing.B, next func(c, n int) (path, key string, body []byte)) time.Duration {
-	latencies := make([][]time.Duration, l.clients)
-	errs := make([]error, l.clients)
+	latencies := make([][]time.Duration, len(l.conns))
+	errs := make([]error, len(l.conns))
 	var handed atomic.Int64
 	var wg sync.WaitGroup
 	cpu0 := cpuTime()
 	b.ResetTimer()
 	start := time.Now()
-	for c := range l.clients {
+	for c := range l.conns {
 		wg.Add(1)
 		go func() { // ends once b.N requests are handed out, or on the first error
 			defer wg.Done()
 			for n := 0; handed.Add(1) <= int64(b.N); n++ {
 				path, key, body := next(c, n)
 				t0 := time.Now()
-				err := l.post(path, key, body)
+				err := l.post(c, path, key, body)
 				latencies[c] = append(latencies[c], time.Since(t0))
 				if err != nil {
 					errs[c] = err
