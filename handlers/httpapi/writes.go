@@ -321,6 +321,17 @@ func pathID(r *http.Request) (string, error) {
 	return id, nil
 }
 
+// pathRequest reads a write addressed by a path id: the id (pathID) and then the body,
+// decoded strictly into a T.
+func pathRequest[T any](r *http.Request, body []byte) (string, T, error) {
+	var req T
+	id, err := pathID(r)
+	if err == nil {
+		err = decodeStrict(body, &req)
+	}
+	return id, req, err
+}
+
 // customerCurrency returns the currency of a registered customer, "" otherwise (the command
 // is then refused by Decide as unknown_customer before its amounts are looked at).
 func (a *api) customerCurrency(ctx context.Context, id domain.CustomerID) (domain.Currency, error) {
@@ -373,12 +384,8 @@ func (a *api) buildRegisterCustomer(_ context.Context, _ *http.Request, body []b
 }
 
 func (a *api) buildChangeCreditLimit(ctx context.Context, r *http.Request, body []byte) (domain.Command, error) {
-	id, err := pathID(r)
+	id, req, err := pathRequest[creditLimitRequest](r, body)
 	if err != nil {
-		return nil, err
-	}
-	var req creditLimitRequest
-	if err := decodeStrict(body, &req); err != nil {
 		return nil, err
 	}
 	def, err := a.customerCurrency(ctx, domain.CustomerID(id))
@@ -450,12 +457,8 @@ func (a *api) buildIssueCreditNote(_ context.Context, _ *http.Request, body []by
 }
 
 func (a *api) buildReversePayment(_ context.Context, r *http.Request, body []byte) (domain.Command, error) {
-	id, err := pathID(r)
+	id, req, err := pathRequest[reversalRequest](r, body)
 	if err != nil {
-		return nil, err
-	}
-	var req reversalRequest
-	if err := decodeStrict(body, &req); err != nil {
 		return nil, err
 	}
 	var f fields
@@ -525,12 +528,8 @@ func (a *api) buildAllocate(ctx context.Context, customer domain.CustomerID, bod
 }
 
 func (a *api) buildDisputeInvoice(_ context.Context, r *http.Request, body []byte) (domain.Command, error) {
-	id, err := pathID(r)
+	id, req, err := pathRequest[disputeRequest](r, body)
 	if err != nil {
-		return nil, err
-	}
-	var req disputeRequest
-	if err := decodeStrict(body, &req); err != nil {
 		return nil, err
 	}
 	var f fields
@@ -543,12 +542,8 @@ func (a *api) buildDisputeInvoice(_ context.Context, r *http.Request, body []byt
 }
 
 func (a *api) buildResolveDispute(_ context.Context, r *http.Request, body []byte) (domain.Command, error) {
-	id, err := pathID(r)
+	id, req, err := pathRequest[resolutionRequest](r, body)
 	if err != nil {
-		return nil, err
-	}
-	var req resolutionRequest
-	if err := decodeStrict(body, &req); err != nil {
 		return nil, err
 	}
 	var f fields
@@ -562,12 +557,8 @@ func (a *api) buildResolveDispute(_ context.Context, r *http.Request, body []byt
 }
 
 func (a *api) buildWriteOffInvoice(_ context.Context, r *http.Request, body []byte) (domain.Command, error) {
-	id, err := pathID(r)
+	id, req, err := pathRequest[writeOffRequest](r, body)
 	if err != nil {
-		return nil, err
-	}
-	var req writeOffRequest
-	if err := decodeStrict(body, &req); err != nil {
 		return nil, err
 	}
 	var f fields
@@ -580,12 +571,8 @@ func (a *api) buildWriteOffInvoice(_ context.Context, r *http.Request, body []by
 }
 
 func (a *api) buildAgreePaymentPlan(ctx context.Context, r *http.Request, body []byte) (domain.Command, error) {
-	id, err := pathID(r)
+	id, req, err := pathRequest[planRequest](r, body)
 	if err != nil {
-		return nil, err
-	}
-	var req planRequest
-	if err := decodeStrict(body, &req); err != nil {
 		return nil, err
 	}
 	def, err := a.customerCurrency(ctx, domain.CustomerID(id))
@@ -613,12 +600,8 @@ func (a *api) buildAgreePaymentPlan(ctx context.Context, r *http.Request, body [
 }
 
 func (a *api) buildRecordPromise(ctx context.Context, r *http.Request, body []byte) (domain.Command, error) {
-	id, err := pathID(r)
+	id, req, err := pathRequest[promiseRequest](r, body)
 	if err != nil {
-		return nil, err
-	}
-	var req promiseRequest
-	if err := decodeStrict(body, &req); err != nil {
 		return nil, err
 	}
 	def, err := a.customerCurrency(ctx, domain.CustomerID(id))
@@ -639,12 +622,8 @@ func (a *api) buildRecordPromise(ctx context.Context, r *http.Request, body []by
 }
 
 func (a *api) buildSendReminder(_ context.Context, r *http.Request, body []byte) (domain.Command, error) {
-	id, err := pathID(r)
+	id, req, err := pathRequest[reminderRequest](r, body)
 	if err != nil {
-		return nil, err
-	}
-	var req reminderRequest
-	if err := decodeStrict(body, &req); err != nil {
 		return nil, err
 	}
 	var f fields
@@ -659,12 +638,8 @@ func (a *api) buildSendReminder(_ context.Context, r *http.Request, body []byte)
 }
 
 func (a *api) buildRecordRating(_ context.Context, r *http.Request, body []byte) (domain.Command, error) {
-	id, err := pathID(r)
+	id, req, err := pathRequest[ratingRequest](r, body)
 	if err != nil {
-		return nil, err
-	}
-	var req ratingRequest
-	if err := decodeStrict(body, &req); err != nil {
 		return nil, err
 	}
 	var f fields
@@ -679,12 +654,8 @@ func (a *api) buildRecordRating(_ context.Context, r *http.Request, body []byte)
 }
 
 func (a *api) buildChangeInsuranceCover(ctx context.Context, r *http.Request, body []byte) (domain.Command, error) {
-	id, err := pathID(r)
+	id, req, err := pathRequest[insuranceRequest](r, body)
 	if err != nil {
-		return nil, err
-	}
-	var req insuranceRequest
-	if err := decodeStrict(body, &req); err != nil {
 		return nil, err
 	}
 	def, err := a.customerCurrency(ctx, domain.CustomerID(id))
