@@ -35,21 +35,8 @@ import (
 // embedded.BenchmarkFdatasync.
 func BenchmarkPostInvoice64(b *testing.B) {
 	const clients, customersPerClient = 64, 4
-	store, err := embedded.Open(b.TempDir(), embedded.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer store.Close()
-	clock := command.WallClock{}
-	metrics := httpapi.NewMetrics()
-	measured := metrics.InstrumentStore(store)
-	tokens, err := auth.Open(context.Background(), measured, auth.Options{Clock: clock, Bootstrap: adminToken})
-	if err != nil {
-		b.Fatal(err)
-	}
-	svc := command.New(measured, clock, command.Options{})
-	noLimit := auth.Rate{}
-	srv := httptest.NewServer(httpapi.New(svc, measured, httpapi.Options{Clock: clock, Tokens: tokens, Metrics: metrics, RateLimit: &noLimit}))
+	store, h := benchAPI(b, b.TempDir())
+	srv := httptest.NewServer(h)
 	defer srv.Close()
 	load := newPostLoad(srv.URL, clients)
 	defer load.close()
@@ -100,6 +87,27 @@ func BenchmarkPostFloor64(b *testing.B) {
 			cust, inv, inv, 10_000+n%5000)
 		return "/v1/invoices", "inv-" + inv, []byte(body)
 	})
+}
+
+// benchAPI is the API over an embedded store in dir, wired as the daemon wires it (tokens,
+// metrics around the store, the command service) with no rate limit. The store closes
+// with the benchmark.
+func benchAPI(b *testing.B, dir string) (*embedded.Store, http.Handler) {
+	store, err := embedded.Open(dir, embedded.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { store.Close() })
+	clock := command.WallClock{}
+	metrics := httpapi.NewMetrics()
+	measured := metrics.InstrumentStore(store)
+	tokens, err := auth.Open(context.Background(), measured, auth.Options{Clock: clock, Bootstrap: adminToken})
+	if err != nil {
+		b.Fatal(err)
+	}
+	svc := command.New(measured, clock, command.Options{})
+	noLimit := auth.Rate{}
+	return store, httpapi.New(svc, measured, httpapi.Options{Clock: clock, Tokens: tokens, Metrics: metrics, RateLimit: &noLimit})
 }
 
 // postLoad is the clients of the POST benchmarks: one keep-alive connection each
@@ -209,23 +217,9 @@ func BenchmarkPostInvoiceHandler(b *testing.B) {
 		if dir, err = os.MkdirTemp("/dev/shm", "encours-bench-"); err != nil {
 			b.Fatal(err)
 		}
-		defer os.RemoveAll(dir)
+		b.Cleanup(func() { os.RemoveAll(dir) }) // after the store closes (cleanups run last first)
 	}
-	store, err := embedded.Open(dir, embedded.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer store.Close()
-	clock := command.WallClock{}
-	metrics := httpapi.NewMetrics()
-	measured := metrics.InstrumentStore(store)
-	tokens, err := auth.Open(context.Background(), measured, auth.Options{Clock: clock, Bootstrap: adminToken})
-	if err != nil {
-		b.Fatal(err)
-	}
-	svc := command.New(measured, clock, command.Options{})
-	noLimit := auth.Rate{}
-	h := httpapi.New(svc, measured, httpapi.Options{Clock: clock, Tokens: tokens, Metrics: metrics, RateLimit: &noLimit})
+	_, h := benchAPI(b, dir)
 	serve := func(path, key string, body []byte) {
 		req := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+adminToken)
