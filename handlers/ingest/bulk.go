@@ -407,36 +407,9 @@ func isRowError(err error) bool {
 // are checked independently, on up to GOMAXPROCS goroutines (at most decideWorkersMax), each
 // holding one partition in memory.
 func (im *importer) checkIDs(ctx context.Context) error {
-	workers := min(runtime.GOMAXPROCS(0), decideWorkersMax, len(im.spill.ids))
-	next := make(chan *spillFile)
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() { // ends when next is closed
-			defer wg.Done()
-			for part := range next {
-				if ctx.Err() != nil {
-					continue // drain after a failure
-				}
-				if err := im.checkIDPartition(ctx, part); err != nil {
-					cancel(err)
-				}
-			}
-		}()
-	}
-feed:
-	for _, part := range im.spill.ids {
-		select {
-		case next <- part:
-		case <-ctx.Done():
-			break feed
-		}
-	}
-	close(next)
-	wg.Wait()
-	return context.Cause(ctx)
+	return eachPartition(ctx, im.spill.ids, func() func(context.Context, *spillFile) error {
+		return im.checkIDPartition
+	})
 }
 
 // checkIDPartition checks the ids of one id partition, in file order: the first customer
@@ -545,39 +518,55 @@ type tally struct {
 // decidePartitions decides the customer partitions on up to GOMAXPROCS goroutines (at most
 // decideWorkersMax): a customer lives in one partition, so its batches stay in order.
 func (im *importer) decidePartitions(ctx context.Context, done *int) error {
-	workers := min(runtime.GOMAXPROCS(0), decideWorkersMax, len(im.spill.customers))
+	return eachPartition(ctx, im.spill.customers, func() func(context.Context, *spillFile) error {
+		sc := &decideScratch{} // one per goroutine
+		return func(ctx context.Context, part *spillFile) error {
+			var t tally
+			err := im.decidePartition(ctx, part, &t, sc)
+			im.mu.Lock()
+			im.rep.Customers += t.customers
+			im.rep.Commands += t.commands
+			im.rep.Skipped += t.skipped
+			im.rep.AlreadyPresent += t.alreadyPresent
+			im.rejectedRows += t.rejectedRows
+			before := *done / progressEvery
+			*done += t.rows
+			if *done/progressEvery != before {
+				im.progressLocked("validate", *done)
+			}
+			im.mu.Unlock()
+			return err
+		}
+	})
+}
+
+// eachPartition runs a worker on each of parts, on up to GOMAXPROCS goroutines (at most
+// decideWorkersMax: each holds one partition in memory). newWorker makes one goroutine's
+// worker (its own scratch). The first error cancels the partitions not started yet and is
+// returned.
+func eachPartition(ctx context.Context, parts []*spillFile, newWorker func() func(context.Context, *spillFile) error) error {
+	workers := min(runtime.GOMAXPROCS(0), decideWorkersMax, len(parts))
 	next := make(chan *spillFile)
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Add(1)
-		go func() { // ends when next is closed or ctx is cancelled
+		work := newWorker()
+		go func() { // ends when next is closed
 			defer wg.Done()
-			sc := &decideScratch{}
 			for part := range next {
-				var t tally
-				err := im.decidePartition(ctx, part, &t, sc)
-				im.mu.Lock()
-				im.rep.Customers += t.customers
-				im.rep.Commands += t.commands
-				im.rep.Skipped += t.skipped
-				im.rep.AlreadyPresent += t.alreadyPresent
-				im.rejectedRows += t.rejectedRows
-				before := *done / progressEvery
-				*done += t.rows
-				if *done/progressEvery != before {
-					im.progressLocked("validate", *done)
+				if ctx.Err() != nil {
+					continue // drain after a failure
 				}
-				im.mu.Unlock()
-				if err != nil {
+				if err := work(ctx, part); err != nil {
 					cancel(err)
 				}
 			}
 		}()
 	}
 feed:
-	for _, part := range im.spill.customers {
+	for _, part := range parts {
 		select {
 		case next <- part:
 		case <-ctx.Done():
