@@ -126,6 +126,9 @@ type Row struct {
 	Target     string `json:"target,omitempty"`
 	Met        *bool  `json:"met,omitempty"`
 	Note       string `json:"note,omitempty"`
+	// Runs are Encours's figure in each run, in run order, where the figure is the median
+	// of several.
+	Runs []float64 `json:"runs,omitempty"`
 }
 
 // Results are a run's figures.
