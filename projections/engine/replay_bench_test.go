@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/metrics"
 	"syscall"
 	"testing"
 	"time"
@@ -129,7 +130,7 @@ func runToReady(b *testing.B, s Source, snapDir string, cfg Config[*ledger.Model
 	eng := NewLedgerEngine(s, snapDir, cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	cpu0 := cpuTime()
+	cpu0, gc0 := cpuTime(), gcClasses()
 	start := time.Now()
 	go func() { done <- eng.Run(ctx) }() // ends at cancel below
 	for !eng.Ready() {
@@ -143,6 +144,8 @@ func runToReady(b *testing.B, s Source, snapDir string, cfg Config[*ledger.Model
 	took := time.Since(start)
 	cpu := cpuTime() - cpu0
 	cpuTotal += cpu
+	gc1 := gcClasses()
+	gcCPU, allCPU = gcCPU+gc1[0]-gc0[0], allCPU+gc1[1]-gc0[1]
 	cancel()
 	if err := <-done; err != nil {
 		b.Fatal(err)
@@ -172,7 +175,7 @@ func benchmarkReplay(b *testing.B, events int) {
 	for _, verify := range []bool{true, false} {
 		b.Run(fmt.Sprintf("verify=%t", verify), func(b *testing.B) {
 			var total time.Duration
-			cpuTotal = 0
+			cpuTotal, gcCPU, allCPU = 0, 0, 0
 			for b.Loop() {
 				eng, took := runToReady(b, s, "", Config[*ledger.Model]{SkipChainVerification: !verify})
 				total += took
@@ -184,6 +187,7 @@ func benchmarkReplay(b *testing.B, events int) {
 			b.ReportMetric(n/per, "events/s")
 			b.ReportMetric(per*1e9/n, "ns/event")
 			b.ReportMetric(cpuTotal.Seconds()/float64(b.N)*1e9/n, "cpu-ns/event")
+			b.ReportMetric(100*gcCPU/max(allCPU, 1e-9), "gc-cpu-%")
 			b.ReportMetric(0, "ns/op")
 		})
 	}
@@ -201,6 +205,17 @@ func benchmarkReplay(b *testing.B, events int) {
 			runtime.KeepAlive(eng)
 		}
 	})
+}
+
+// gcCPU and allCPU sum the runtime's estimates of the CPU time the garbage collector took
+// and of all CPU time (runtime/metrics' /cpu/classes: comparable with each other only)
+// during runToReady: gc-cpu-% is the collector's share of a replay.
+var gcCPU, allCPU float64
+
+func gcClasses() [2]float64 {
+	ms := []metrics.Sample{{Name: "/cpu/classes/gc/total:cpu-seconds"}, {Name: "/cpu/classes/total:cpu-seconds"}}
+	metrics.Read(ms)
+	return [2]float64{ms[0].Value.Float64(), ms[1].Value.Float64()}
 }
 
 // cpuTotal sums the process's CPU time (user and system, all threads) spent by runToReady
