@@ -197,8 +197,8 @@ func (r *runner) replayOne(ctx context.Context, n int) error {
 		}
 		verified = append(verified, took)
 	}
-	// The as-of replay (ledger.Replay, one core): what a past-date read or `encours replay`
-	// costs, beside the engine's.
+	// The as-of replay (engine.LedgerAsOf: Replay's rules fed by the catch-up's readers):
+	// what a past-date read or `encours replay` costs, beside the engine's.
 	for range replayRuns {
 		runtime.GC()
 		t0 = time.Now()
@@ -277,8 +277,8 @@ func (r *runner) replayOne(ctx context.Context, n int) error {
 		Encours: f(encVerified), Runs: verified.rates(events), PostgresChained: pgVerified,
 		Note: "Encours: the engine's catch-up recomputing every record's SHA-256 and link, on both cores; " + ratesNote(verified, events)})
 	target(row, ">= 2M events/s", encVerified >= 2_000_000, false)
-	r.res.add(Row{Group: group, Name: "as-of replay (one core)", Unit: "events/s", Better: Higher, Encours: f(encAsOf), Runs: asOf.rates(events),
-		PostgresChained: pgReplay, Note: "ledger.Replay of the whole log as of today: a past-date read, `encours replay`; " + ratesNote(asOf, events)})
+	r.res.add(Row{Group: group, Name: "as-of replay", Unit: "events/s", Better: Higher, Encours: f(encAsOf), Runs: asOf.rates(events),
+		PostgresChained: pgReplay, Note: "engine.LedgerAsOf of the whole log as of today, every record's SHA-256 checked: a past-date read, `encours replay`; " + ratesNote(asOf, events)})
 	r.res.add(Row{Group: group, Name: "store bytes per event", Unit: "B", Better: Lower,
 		Encours: f(float64(st.Bytes) / float64(max(st.Events, 1))), PostgresChained: pgBytes,
 		Note: "Encours: record bytes written; PostgreSQL: pg_total_relation_size of its tables (indexes included, WAL not)"})

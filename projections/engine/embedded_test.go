@@ -2,6 +2,8 @@ package engine
 
 import (
 	"context"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -9,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/encours/encours/domain"
+	"github.com/encours/encours/eventstore"
 	"github.com/encours/encours/eventstore/embedded"
 	"github.com/encours/encours/projections/ledger"
 )
@@ -83,4 +86,104 @@ func TestEngineStoppedAfterCatchUp(t *testing.T) {
 	// The last page may or may not have been handed over before the stop; whatever was
 	// applied is in the snapshot.
 	assert.Equal(t, eng.Position(), eng.Stats().LastSnapshotAtPos)
+}
+
+// plainReader hides every method of a store but ReadAll: LedgerAsOf then replays page by page
+// on one goroutine (Envelopes into ledger.Replay), the reference for its catch-up path.
+type plainReader struct{ r Reader }
+
+func (p plainReader) ReadAll(ctx context.Context, from uint64, limit int) ([]domain.Envelope, error) {
+	return p.r.ReadAll(ctx, from, limit)
+}
+
+// TestLedgerAsOfCatchUpEqualsSequentialReplay: from the embedded store, LedgerAsOf runs the
+// engine's catch-up (readers decoding pages into buffers they reuse); the model it builds is
+// the one the sequential replay builds, byte for byte, as of dates before and after the
+// registrations and known at instants before and after part of the log was recorded.
+//
+// The log is an import of history: 1,000 registrations effective 2024-06-01 come first, then
+// each customer's invoices and payments, dated from January on, so that as of March every
+// registration waits (pending) until its customer's first fact. The last customers' facts
+// are read more than catchUpPagesAhead pages per reader after their registrations: by then
+// the buffers the registrations were decoded from hold other events.
+func TestLedgerAsOfCatchUpEqualsSequentialReplay(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Date(2024, 7, 1, 0, 0, 0, 0, time.UTC)
+	clock := func() time.Time { // a minute per append
+		mu.Lock()
+		defer mu.Unlock()
+		now = now.Add(time.Minute)
+		return now
+	}
+	s, err := embedded.Open(t.TempDir(), embedded.Options{Clock: clock})
+	require.NoError(t, err)
+	defer s.Close()
+	const customers, invoices = 1000, 4
+	id := func(i int) domain.CustomerID { return domain.CustomerID(fmt.Sprintf("H%05d", i)) }
+	for i := range customers {
+		appendEvents(t, s, id(i), domain.CustomerRegistered{CustomerID: id(i), Name: fmt.Sprintf("Historic %05d SARL", i), Country: "FR",
+			Sector: "C25", Segment: "sme", Currency: "EUR", Terms: domain.Net(30), CreditLimit: eur(2_000_000), RegisteredOn: d("2024-06-01")})
+	}
+	midway := clock() // the knowledge cut: half of the facts are recorded after it
+	for i := range customers {
+		if i == customers/2 {
+			midway = clock()
+		}
+		var evs []domain.Event
+		for j := range invoices {
+			issue := d("2024-01-05").AddDays((i*13 + j*47) % 240)
+			inv := domain.InvoiceID(fmt.Sprintf("%s-F%d", id(i), j))
+			amount := eur(int64(20_000 + (i*37+j*101)%80_000))
+			evs = append(evs, domain.InvoiceIssued{InvoiceID: inv, Number: string(inv), Amount: amount, IssueDate: issue, DueDate: issue.AddDays(30)})
+			if j%2 == 0 {
+				evs = append(evs, domain.PaymentReceived{PaymentID: domain.PaymentID("P" + string(inv)), Amount: amount, ReceivedOn: issue.AddDays(40),
+					Allocations: []domain.Allocation{{InvoiceID: inv, Amount: amount}}, Unallocated: eur(0)})
+			}
+		}
+		appendEventsOneAppend(t, s, id(i), evs...)
+	}
+	require.Greater(t, head(t, s), uint64(2*catchUpRangeLen*(catchUpPagesAhead+1)), "the log must outlast the readers' buffers")
+
+	ctx := context.Background()
+	for _, asOf := range []domain.Date{d("2024-03-31"), d("2024-12-31")} {
+		for _, knownAt := range []time.Time{midway, farFuture} {
+			name := fmt.Sprintf("as of %s known at %s", asOf, knownAt.Format(time.RFC3339))
+			got, err := LedgerAsOf(ctx, s, asOf, knownAt)
+			require.NoError(t, err, name)
+			want, err := LedgerAsOf(ctx, plainReader{s}, asOf, knownAt)
+			require.NoError(t, err, name)
+			assert.Equal(t, figuresAt(t, want, asOf), figuresAt(t, got, asOf), name)
+			assert.Equal(t, want.Position(), got.Position(), name)
+			assert.Equal(t, want.Hash(), got.Hash(), name)
+			assert.Equal(t, head(t, s), got.ReplaySeen(), name)
+			assert.Equal(t, want.ReplayAdjustments(), got.ReplayAdjustments(), name)
+			n, inv, _, _ := got.Counts()
+			assert.Positive(t, inv, name)
+			assert.Positive(t, n, name)
+		}
+	}
+	// Nor is the reference an empty model: as of March, known at the end, most customers
+	// have an invoice dated by then, the last one registered among them, under its name.
+	m, err := LedgerAsOf(ctx, s, d("2024-03-31"), farFuture)
+	require.NoError(t, err)
+	n, _, _, _ := m.Counts()
+	assert.Greater(t, n, customers*9/10)
+	last, err := ledger.CustomerProfile(m, id(customers-1))
+	require.NoError(t, err)
+	assert.Equal(t, "Historic 00999 SARL", last.Name)
+}
+
+// appendEventsOneAppend appends events to one customer's stream in one append.
+func appendEventsOneAppend(t testing.TB, s eventstore.Store, cust domain.CustomerID, evs ...domain.Event) {
+	t.Helper()
+	stream := domain.CustomerStream(cust)
+	envs := make([]domain.Envelope, len(evs))
+	for i, ev := range evs {
+		data, err := domain.EncodeEvent(ev)
+		require.NoError(t, err)
+		envs[i] = domain.Envelope{Stream: stream, EventID: fmt.Sprintf("%s-%d-%d", cust, i, time.Now().UnixNano()), Type: ev.EventType(),
+			SchemaVersion: domain.CurrentSchemaVersion, EffectiveOn: ev.Effective(), Actor: "test", Data: data}
+	}
+	_, err := s.Append(context.Background(), eventstore.AppendRequest{Stream: stream, ExpectedVersion: eventstore.AnyVersion, Events: envs})
+	require.NoError(t, err)
 }

@@ -61,14 +61,24 @@ func waitPosition(t *testing.T, eng *Engine[*ledger.Model], pos uint64) {
 		"waiting for position %d, at %d", pos, eng.Position())
 }
 
-// figures renders the portfolio and per-customer figures of a model.
-func figures(t *testing.T, m *ledger.Model) string {
+// figures renders the portfolio and per-customer figures and profiles of a model.
+func figures(t *testing.T, m *ledger.Model) string { return figuresAt(t, m, asOf) }
+
+// figuresAt renders the portfolio and per-customer figures of a model as of on, and each
+// customer's profile (name, country, sector, segment, terms, limit).
+func figuresAt(t *testing.T, m *ledger.Model, on domain.Date) string {
 	t.Helper()
-	p, err := ledger.ComputeFigures(m, ledger.Portfolio(), asOf, ledger.Config{})
+	p, err := ledger.ComputeFigures(m, ledger.Portfolio(), on, ledger.Config{})
 	require.NoError(t, err)
-	c, err := ledger.GroupFigures(m, ledger.ByCustomer, asOf, ledger.Config{})
+	c, err := ledger.GroupFigures(m, ledger.ByCustomer, on, ledger.Config{})
 	require.NoError(t, err)
-	b, err := json.Marshal([]any{p, c})
+	var profiles []ledger.Profile
+	for _, id := range ledger.CustomerIDs(m, ledger.Portfolio()) {
+		pr, err := ledger.CustomerProfile(m, id)
+		require.NoError(t, err)
+		profiles = append(profiles, pr)
+	}
+	b, err := json.Marshal([]any{p, c, profiles})
 	require.NoError(t, err)
 	return string(b)
 }
@@ -81,7 +91,7 @@ func viewFigures(t *testing.T, eng *Engine[*ledger.Model]) (s string) {
 // reference rebuilds the ledger from the whole store, the slow and obvious way.
 func reference(t *testing.T, s Reader) string {
 	t.Helper()
-	m, err := LedgerAsOf(context.Background(), s, asOf, farFuture)
+	m, err := LedgerAsOf(context.Background(), plainReader{s}, asOf, farFuture)
 	require.NoError(t, err)
 	return figures(t, m)
 }

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"iter"
 	"time"
@@ -90,7 +91,14 @@ func Envelopes(ctx context.Context, src Reader, from uint64, errp *error) iter.S
 
 // LedgerAsOf replays the store's log into a fresh ledger as of a business date and as known
 // at an instant (ledger.Replay): the figures accountants ask for with `replay --as-of`.
+// From the embedded store (a PageReader) it runs the engine's catch-up: a reader per core
+// reads, checks (CRC, links, every record's SHA-256) and decodes, while this goroutine
+// applies Replay's rules. From another store it reads page by page (Envelopes), each
+// record's hash checked by the store's ReadAll.
 func LedgerAsOf(ctx context.Context, src Reader, asOf domain.Date, knownAt time.Time) (*ledger.Model, error) {
+	if s, ok := src.(pagedSource); ok {
+		return ledgerAsOfCatchUp(ctx, s, asOf, knownAt)
+	}
 	var readErr error
 	m, err := ledger.Replay(Envelopes(ctx, src, 1, &readErr), asOf, knownAt)
 	if readErr != nil {
@@ -100,6 +108,54 @@ func LedgerAsOf(ctx context.Context, src Reader, asOf domain.Date, knownAt time.
 		return nil, err
 	}
 	return m, nil
+}
+
+// pagedSource is a store the catch-up reads in pages (the embedded store).
+type pagedSource interface {
+	Source
+	PageReader
+}
+
+func ledgerAsOfCatchUp(ctx context.Context, s pagedSource, asOf domain.Date, knownAt time.Time) (*ledger.Model, error) {
+	head, err := s.Head(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read the log's head: %w", err)
+	}
+	m := ledger.NewReplay(asOf, knownAt)
+	if head.Position == 0 {
+		return m, nil
+	}
+	eng := New(s, Config[asOfProjection]{Name: "ledger-as-of", New: func() asOfProjection { return asOfProjection{m} }})
+	if _, err := eng.catchUp(ctx, 0, head.Position); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil { // catchUp ends quietly when ctx does
+		return nil, err
+	}
+	if seen := m.ReplaySeen(); seen != head.Position {
+		return nil, fmt.Errorf("as-of replay read to %d, head %d", seen, head.Position)
+	}
+	return m, nil
+}
+
+// asOfProjection runs a model of ledger.NewReplay as an engine projection for one catch-up:
+// its position is the last envelope read (Replay skips those recorded after its known-at
+// instant, but reads them). It is never snapshotted.
+type asOfProjection struct{ m *ledger.Model }
+
+func (p asOfProjection) Apply(e domain.Envelope) error { return p.m.ReplayApply(&e, nil) }
+func (p asOfProjection) ApplyDecoded(e *domain.Envelope, ev domain.Event) error {
+	return p.m.ReplayApply(e, ev)
+}
+func (p asOfProjection) Position() uint64  { return p.m.ReplaySeen() }
+func (p asOfProjection) Hash() domain.Hash { return p.m.ReplaySeenHash() }
+
+func (asOfProjection) MarshalBinary() ([]byte, error) {
+	return nil, errors.New("engine: an as-of replay has no snapshot")
+}
+
+func (asOfProjection) UnmarshalBinary([]byte) error {
+	return errors.New("engine: an as-of replay has no snapshot")
 }
 
 // LedgerProjection is the engine configuration of the ledger read model; LedgerVersion is

@@ -186,8 +186,9 @@ type replayState struct {
 	// facts were recorded after them (an import of history): the customer is materialised
 	// when its first fact effective at asOf arrives.
 	pending map[domain.CustomerID]domain.CustomerRegistered
-	skipped int    // references the replay could not follow as recorded (ReplayAdjustments)
-	seen    uint64 // position of the last envelope read, kept or not (ReplaySeen)
+	skipped int         // references the replay could not follow as recorded (ReplayAdjustments)
+	seen    uint64      // position of the last envelope read, kept or not (ReplaySeen)
+	seenAt  domain.Hash // its hash (ReplaySeenHash)
 }
 
 // Model is the ledger read model. It is not safe for concurrent use: the engine serialises
@@ -381,8 +382,7 @@ func (m *Model) ApplyDecoded(e *domain.Envelope, ev domain.Event) error {
 // allocated to an invoice dated later): such an allocation is kept as cash on account and a
 // credit note's as standing credit, which is what the customer had as of that day.
 func Replay(envs iter.Seq[domain.Envelope], asOf domain.Date, knownAt time.Time) (*Model, error) {
-	m := New()
-	m.replay = &replayState{asOf: asOf, knownAt: knownAt, pending: make(map[domain.CustomerID]domain.CustomerRegistered)}
+	m := NewReplay(asOf, knownAt)
 	if err := m.replayFeed(envs); err != nil {
 		return nil, err
 	}
@@ -427,7 +427,7 @@ func (m *Model) replayStep(e domain.Envelope, ev *domain.Event) error {
 	if e.Position <= m.replay.seen {
 		return fmt.Errorf("ledger: replay position %d after %d: %w", e.Position, m.replay.seen, ErrOutOfOrder)
 	}
-	m.replay.seen = e.Position
+	m.replay.seen, m.replay.seenAt = e.Position, e.Hash
 	if e.RecordedAt.After(m.replay.knownAt) {
 		return nil
 	}
@@ -447,7 +447,15 @@ func (m *Model) replayStep(e domain.Envelope, ev *domain.Event) error {
 		*ev = decoded
 	}
 	if later {
-		r := (*ev).(domain.CustomerRegistered)
+		// Kept until the customer's first fact: a copy, as ev may alias a page the caller
+		// reuses (ReplayApply).
+		var r domain.CustomerRegistered
+		switch v := (*ev).(type) {
+		case domain.CustomerRegistered:
+			r = cloneRegistered(v)
+		case *domain.CustomerRegistered: // from ReplayApply (domain.EventSlab)
+			r = cloneRegistered(*v)
+		}
 		m.replay.pending[r.CustomerID] = r
 		return nil
 	}
@@ -457,14 +465,51 @@ func (m *Model) replayStep(e domain.Envelope, ev *domain.Event) error {
 	return nil
 }
 
+// ReplayApply is Replay's treatment of the next envelope, for a caller that feeds a model
+// built by NewReplay envelope by envelope: the engine's catch-up (engine.LedgerAsOf), which
+// reads and decodes on other cores. ev is e's event when the caller decoded it, nil
+// otherwise. e and ev may alias a buffer the caller reuses once ReplayApply returns: the
+// model copies what it keeps.
+func (m *Model) ReplayApply(e *domain.Envelope, ev domain.Event) error {
+	if m.replay == nil {
+		return errors.New("ledger: ReplayApply on a model not built by NewReplay")
+	}
+	return m.replayStep(*e, &ev)
+}
+
+// NewReplay returns an empty model that Replay's rules will build as of asOf and known at
+// knownAt, fed with ReplayMore or ReplayApply.
+func NewReplay(asOf domain.Date, knownAt time.Time) *Model {
+	m := New()
+	m.replay = &replayState{asOf: asOf, knownAt: knownAt, pending: make(map[domain.CustomerID]domain.CustomerRegistered)}
+	return m
+}
+
+// ReplaySeenHash is the hash of the envelope at ReplaySeen (zero before any).
+func (m *Model) ReplaySeenHash() domain.Hash {
+	if m.replay == nil {
+		return m.hash
+	}
+	return m.replay.seenAt
+}
+
+// cloneRegistered copies r's strings, which may alias a reused buffer.
+func cloneRegistered(r domain.CustomerRegistered) domain.CustomerRegistered {
+	r.CustomerID = domain.CustomerID(strings.Clone(string(r.CustomerID)))
+	r.Name, r.Country = strings.Clone(r.Name), strings.Clone(r.Country)
+	r.Sector, r.Segment = strings.Clone(r.Sector), strings.Clone(r.Segment)
+	r.Currency = domain.Currency(strings.Clone(string(r.Currency)))
+	r.CreditLimit.Ccy = domain.Currency(strings.Clone(string(r.CreditLimit.Ccy)))
+	return r
+}
+
 // ReplayMany is Replay for several as-of dates at once, known at the same instant: one pass
 // over envs, each envelope decoded once for all the models (a dashboard's month ends). The
 // models are those Replay would build for each date (TestReplayManyEqualsReplay).
 func ReplayMany(envs iter.Seq[domain.Envelope], asOfs []domain.Date, knownAt time.Time) ([]*Model, error) {
 	ms := make([]*Model, len(asOfs))
 	for i, d := range asOfs {
-		ms[i] = New()
-		ms[i].replay = &replayState{asOf: d, knownAt: knownAt, pending: make(map[domain.CustomerID]domain.CustomerRegistered)}
+		ms[i] = NewReplay(d, knownAt)
 	}
 	for e := range envs {
 		var ev domain.Event
