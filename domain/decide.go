@@ -182,16 +182,12 @@ func (c *Customer) decideRegister(cmd RegisterCustomer) (Event, error) {
 		}
 		return nil, FieldErrorf(KindConflict, CodeCustomerExists, "id", "customer %s is already registered", cmd.CustomerID)
 	}
-	if err := checkName("name", cmd.Name, true); err != nil {
-		return nil, err
-	}
-	if err := checkCountry(cmd.Country); err != nil {
-		return nil, err
-	}
-	if err := checkName("sector", cmd.Sector, false); err != nil {
-		return nil, err
-	}
-	if err := checkName("segment", cmd.Segment, false); err != nil {
+	if err := firstErr(
+		checkName("name", cmd.Name, true),
+		checkCountry(cmd.Country),
+		checkName("sector", cmd.Sector, false),
+		checkName("segment", cmd.Segment, false),
+	); err != nil {
 		return nil, err
 	}
 	if cmd.Currency == "" {
@@ -223,13 +219,11 @@ func (c *Customer) decideChangeCreditLimit(cmd ChangeCreditLimit) (Event, error)
 	if err := c.checkAmount("amount", "amount", cmd.Limit, false); err != nil {
 		return nil, err
 	}
-	if err := checkText("reason", cmd.Reason, true); err != nil {
-		return nil, err
-	}
-	if err := checkName("approved_by", cmd.ApprovedBy, false); err != nil {
-		return nil, err
-	}
-	if err := checkDate("changed_on", cmd.On, true); err != nil {
+	if err := firstErr(
+		checkText("reason", cmd.Reason, true),
+		checkName("approved_by", cmd.ApprovedBy, false),
+		checkDate("changed_on", cmd.On, true),
+	); err != nil {
 		return nil, err
 	}
 	return CreditLimitChanged{
@@ -238,10 +232,10 @@ func (c *Customer) decideChangeCreditLimit(cmd ChangeCreditLimit) (Event, error)
 }
 
 func (c *Customer) decideIssueInvoice(cmd IssueInvoice) (Event, error) {
-	if err := checkID("invoice_id", string(cmd.InvoiceID)); err != nil {
-		return nil, err
-	}
-	if err := checkName("number", cmd.Number, true); err != nil {
+	if err := firstErr(
+		checkID("invoice_id", string(cmd.InvoiceID)),
+		checkName("number", cmd.Number, true),
+	); err != nil {
 		return nil, err
 	}
 	if err := c.checkAmount("amount", "currency", cmd.Amount, true); err != nil {
@@ -291,10 +285,10 @@ func (c *Customer) decideIssueCreditNote(cmd IssueCreditNote) (Event, error) {
 	if err := c.checkAmount("amount", "currency", cmd.Amount, true); err != nil {
 		return nil, err
 	}
-	if err := checkDate("issue_date", cmd.IssueDate, true); err != nil {
-		return nil, err
-	}
-	if err := checkText("reason", cmd.Reason, false); err != nil {
+	if err := firstErr(
+		checkDate("issue_date", cmd.IssueDate, true),
+		checkText("reason", cmd.Reason, false),
+	); err != nil {
 		return nil, err
 	}
 	if _, dup := c.creditNotes[cmd.CreditNoteID]; dup {
@@ -329,10 +323,10 @@ func (c *Customer) decideRecordPayment(cmd RecordPayment) (Event, error) {
 	if err := c.checkAmount("amount", "currency", cmd.Amount, true); err != nil {
 		return nil, err
 	}
-	if err := checkDate("received_on", cmd.ReceivedOn, true); err != nil {
-		return nil, err
-	}
-	if err := checkName("reference", cmd.Reference, false); err != nil {
+	if err := firstErr(
+		checkDate("received_on", cmd.ReceivedOn, true),
+		checkName("reference", cmd.Reference, false),
+	); err != nil {
 		return nil, err
 	}
 	if _, dup := c.payments[cmd.PaymentID]; dup {
@@ -416,13 +410,11 @@ func (c *Customer) decideAllocatePayment(cmd AllocatePayment) (Event, error) {
 }
 
 func (c *Customer) decideReversePayment(cmd ReversePayment) (Event, error) {
-	if err := checkID("payment_id", string(cmd.PaymentID)); err != nil {
-		return nil, err
-	}
-	if err := checkDate("reversed_on", cmd.On, true); err != nil {
-		return nil, err
-	}
-	if err := checkText("reason", cmd.Reason, false); err != nil {
+	if err := firstErr(
+		checkID("payment_id", string(cmd.PaymentID)),
+		checkDate("reversed_on", cmd.On, true),
+		checkText("reason", cmd.Reason, false),
+	); err != nil {
 		return nil, err
 	}
 	p, err := c.findPayment(cmd.PaymentID)
@@ -445,13 +437,11 @@ func (c *Customer) decideReversePayment(cmd ReversePayment) (Event, error) {
 }
 
 func (c *Customer) decideDisputeInvoice(cmd DisputeInvoice) (Event, error) {
-	if err := checkID("invoice_id", string(cmd.InvoiceID)); err != nil {
-		return nil, err
-	}
-	if err := checkDate("disputed_on", cmd.On, true); err != nil {
-		return nil, err
-	}
-	if err := checkText("reason", cmd.Reason, false); err != nil {
+	if err := firstErr(
+		checkID("invoice_id", string(cmd.InvoiceID)),
+		checkDate("disputed_on", cmd.On, true),
+		checkText("reason", cmd.Reason, false),
+	); err != nil {
 		return nil, err
 	}
 	inv, err := c.findInvoice("invoice_id", cmd.InvoiceID)
@@ -471,16 +461,12 @@ func (c *Customer) decideDisputeInvoice(cmd DisputeInvoice) (Event, error) {
 }
 
 func (c *Customer) decideResolveDispute(cmd ResolveDispute) (Event, error) {
-	if err := checkID("invoice_id", string(cmd.InvoiceID)); err != nil {
-		return nil, err
-	}
-	if err := checkDate("resolved_on", cmd.On, true); err != nil {
-		return nil, err
-	}
-	if err := checkName("outcome", cmd.Outcome, false); err != nil {
-		return nil, err
-	}
-	if err := checkText("note", cmd.Note, false); err != nil {
+	if err := firstErr(
+		checkID("invoice_id", string(cmd.InvoiceID)),
+		checkDate("resolved_on", cmd.On, true),
+		checkName("outcome", cmd.Outcome, false),
+		checkText("note", cmd.Note, false),
+	); err != nil {
 		return nil, err
 	}
 	inv, err := c.findInvoice("invoice_id", cmd.InvoiceID)
@@ -497,33 +483,31 @@ func (c *Customer) decideResolveDispute(cmd ResolveDispute) (Event, error) {
 }
 
 func (c *Customer) decideWriteOffInvoice(cmd WriteOffInvoice) (Event, error) {
-	if err := checkID("invoice_id", string(cmd.InvoiceID)); err != nil {
-		return nil, err
-	}
-	if err := checkDate("written_off_on", cmd.On, true); err != nil {
-		return nil, err
-	}
-	if err := checkText("reason", cmd.Reason, false); err != nil {
+	if err := firstErr(
+		checkID("invoice_id", string(cmd.InvoiceID)),
+		checkDate("written_off_on", cmd.On, true),
+		checkText("reason", cmd.Reason, false),
+	); err != nil {
 		return nil, err
 	}
 	inv, err := c.findInvoice("invoice_id", cmd.InvoiceID)
 	if err != nil {
 		return nil, err
 	}
-	if err := checkOpen("invoice_id", inv); err != nil {
-		return nil, err
-	}
-	if err := checkNotBeforeIssue("written_off_on", cmd.On, inv); err != nil {
+	if err := firstErr(
+		checkOpen("invoice_id", inv),
+		checkNotBeforeIssue("written_off_on", cmd.On, inv),
+	); err != nil {
 		return nil, err
 	}
 	return InvoiceWrittenOff{InvoiceID: inv.id, Amount: inv.open, WrittenOffOn: cmd.On, Reason: cmd.Reason}, nil
 }
 
 func (c *Customer) decideAgreePaymentPlan(cmd AgreePaymentPlan) (Event, error) {
-	if err := checkID("plan_id", cmd.PlanID); err != nil {
-		return nil, err
-	}
-	if err := checkDate("agreed_on", cmd.On, true); err != nil {
+	if err := firstErr(
+		checkID("plan_id", cmd.PlanID),
+		checkDate("agreed_on", cmd.On, true),
+	); err != nil {
 		return nil, err
 	}
 	if len(cmd.InvoiceIDs) == 0 {
@@ -589,19 +573,19 @@ func (c *Customer) decideRecordPromise(cmd RecordPromise) (Event, error) {
 	if err := c.checkAmount("amount", "currency", cmd.Amount, true); err != nil {
 		return nil, err
 	}
-	if err := checkDate("recorded_on", cmd.On, true); err != nil {
-		return nil, err
-	}
-	if err := checkDate("promised_for", cmd.PromisedFor, true); err != nil {
+	if err := firstErr(
+		checkDate("recorded_on", cmd.On, true),
+		checkDate("promised_for", cmd.PromisedFor, true),
+	); err != nil {
 		return nil, err
 	}
 	if cmd.PromisedFor.Before(cmd.On) {
 		return nil, FieldErrorf(KindInvalid, CodeDateOutOfOrder, "promised_for", "promise for %s, before it was made on %s", cmd.PromisedFor, cmd.On)
 	}
-	if err := checkInvoiceIDs("invoice_ids", cmd.InvoiceIDs); err != nil {
-		return nil, err
-	}
-	if err := checkText("note", cmd.Note, false); err != nil {
+	if err := firstErr(
+		checkInvoiceIDs("invoice_ids", cmd.InvoiceIDs),
+		checkText("note", cmd.Note, false),
+	); err != nil {
 		return nil, err
 	}
 	if c.promiseIDs[cmd.PromiseID] {
@@ -666,10 +650,10 @@ func (c *Customer) decideRecordRating(cmd RecordRating) (Event, error) {
 	if cmd.Score < 0 || cmd.Score > ratingScoreMax {
 		return nil, FieldErrorf(KindInvalid, CodeRatingOutOfRange, "score", "score %d, want 0..%d", cmd.Score, ratingScoreMax)
 	}
-	if err := checkName("grade", cmd.Grade, false); err != nil {
-		return nil, err
-	}
-	if err := checkDate("rated_on", cmd.On, true); err != nil {
+	if err := firstErr(
+		checkName("grade", cmd.Grade, false),
+		checkDate("rated_on", cmd.On, true),
+	); err != nil {
 		return nil, err
 	}
 	return ExternalRatingReceived{Agency: cmd.Agency, Score: cmd.Score, Grade: cmd.Grade, RatedOn: cmd.On}, nil
@@ -884,6 +868,17 @@ func ValidateID(id string) error {
 		case 'a' <= b && b <= 'z', 'A' <= b && b <= 'Z', '0' <= b && b <= '9', b == '.', b == '_', b == ':', b == '-':
 		default:
 			return Errorf(KindInvalid, CodeInvalidID, "id %q: byte %d is not one of [A-Za-z0-9._:-]", id, i)
+		}
+	}
+	return nil
+}
+
+// firstErr returns the first non-nil error of errs: a command's field checks, in the order
+// its errors are reported.
+func firstErr(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
 		}
 	}
 	return nil
