@@ -200,11 +200,7 @@ func (l *Ledger) Warm(ctx context.Context, dates []domain.Date) ([]domain.Date, 
 	if len(todo) == 0 {
 		return nil, nil
 	}
-	var readErr error
-	ms, err := ledger.ReplayMany(engine.Envelopes(ctx, l.store, 1, &readErr), todo, kt)
-	if readErr != nil {
-		err = readErr
-	}
+	ms, err := engine.LedgerAsOfMany(ctx, l.store, todo, kt)
 	if err != nil {
 		return nil, fmt.Errorf("warm %d dates: %w", len(todo), err)
 	}

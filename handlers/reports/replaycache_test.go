@@ -237,6 +237,19 @@ func TestWarm(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, kept, "already kept")
 
+	// Over the embedded store itself the warm-up runs the engine's catch-up (readers on
+	// every core): the same models.
+	direct := NewLedger(nil, st)
+	kept, err = direct.Warm(ctx, dates)
+	require.NoError(t, err)
+	assert.Equal(t, dates, kept)
+	for _, d := range dates {
+		var got, want string
+		require.NoError(t, direct.With(ctx, d, today, nil, func(m *ledger.Model, b Basis) error { got = figuresOf(t, m, b); return nil }))
+		require.NoError(t, fresh.With(ctx, d, today, nil, func(m *ledger.Model, b Basis) error { want = figuresOf(t, m, b); return nil }))
+		assert.Equal(t, want, got, "as of %s, warmed by the catch-up", d)
+	}
+
 	small := NewLedger(nil, st)
 	small.SetReplayCache(64)
 	kept, err = small.Warm(ctx, dates)

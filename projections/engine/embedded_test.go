@@ -162,6 +162,19 @@ func TestLedgerAsOfCatchUpEqualsSequentialReplay(t *testing.T) {
 			assert.Positive(t, n, name)
 		}
 	}
+	// Several dates in one pass (the dashboard's month ends): each model is its date's.
+	dates := []domain.Date{d("2024-03-31"), d("2024-06-30"), d("2024-12-31")}
+	for _, knownAt := range []time.Time{midway, farFuture} {
+		ms, err := LedgerAsOfMany(ctx, s, dates, knownAt)
+		require.NoError(t, err)
+		require.Len(t, ms, len(dates))
+		for i, on := range dates {
+			want, err := LedgerAsOf(ctx, plainReader{s}, on, knownAt)
+			require.NoError(t, err)
+			assert.Equal(t, figuresAt(t, want, on), figuresAt(t, ms[i], on), "many, as of %s", on)
+			assert.Equal(t, want.Position(), ms[i].Position())
+		}
+	}
 	// Nor is the reference an empty model: as of March, known at the end, most customers
 	// have an invoice dated by then, the last one registered among them, under its name.
 	m, err := LedgerAsOf(ctx, s, d("2024-03-31"), farFuture)

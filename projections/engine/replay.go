@@ -96,18 +96,32 @@ func Envelopes(ctx context.Context, src Reader, from uint64, errp *error) iter.S
 // applies Replay's rules. From another store it reads page by page (Envelopes), each
 // record's hash checked by the store's ReadAll.
 func LedgerAsOf(ctx context.Context, src Reader, asOf domain.Date, knownAt time.Time) (*ledger.Model, error) {
+	ms, err := LedgerAsOfMany(ctx, src, []domain.Date{asOf}, knownAt)
+	if err != nil {
+		return nil, err
+	}
+	return ms[0], nil
+}
+
+// LedgerAsOfMany is LedgerAsOf for several business dates known at the same instant, in one
+// pass over the log, each event decoded once for all of them (ledger.ReplayMany): the
+// dashboard's month ends.
+func LedgerAsOfMany(ctx context.Context, src Reader, dates []domain.Date, knownAt time.Time) ([]*ledger.Model, error) {
+	if len(dates) == 0 {
+		return nil, nil
+	}
 	if s, ok := src.(pagedSource); ok {
-		return ledgerAsOfCatchUp(ctx, s, asOf, knownAt)
+		return ledgerAsOfCatchUp(ctx, s, dates, knownAt)
 	}
 	var readErr error
-	m, err := ledger.Replay(Envelopes(ctx, src, 1, &readErr), asOf, knownAt)
+	ms, err := ledger.ReplayMany(Envelopes(ctx, src, 1, &readErr), dates, knownAt)
 	if readErr != nil {
 		return nil, readErr
 	}
 	if err != nil {
 		return nil, err
 	}
-	return m, nil
+	return ms, nil
 }
 
 // pagedSource is a store the catch-up reads in pages (the embedded store).
@@ -116,39 +130,42 @@ type pagedSource interface {
 	PageReader
 }
 
-func ledgerAsOfCatchUp(ctx context.Context, s pagedSource, asOf domain.Date, knownAt time.Time) (*ledger.Model, error) {
+func ledgerAsOfCatchUp(ctx context.Context, s pagedSource, dates []domain.Date, knownAt time.Time) ([]*ledger.Model, error) {
 	head, err := s.Head(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("read the log's head: %w", err)
 	}
-	m := ledger.NewReplay(asOf, knownAt)
-	if head.Position == 0 {
-		return m, nil
+	p := asOfProjection{ms: make([]*ledger.Model, len(dates))}
+	for i, d := range dates {
+		p.ms[i] = ledger.NewReplay(d, knownAt)
 	}
-	eng := New(s, Config[asOfProjection]{Name: "ledger-as-of", New: func() asOfProjection { return asOfProjection{m} }})
+	if head.Position == 0 {
+		return p.ms, nil
+	}
+	eng := New(s, Config[asOfProjection]{Name: "ledger-as-of", New: func() asOfProjection { return p }})
 	if _, err := eng.catchUp(ctx, 0, head.Position); err != nil {
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil { // catchUp ends quietly when ctx does
 		return nil, err
 	}
-	if seen := m.ReplaySeen(); seen != head.Position {
+	if seen := p.ms[0].ReplaySeen(); seen != head.Position {
 		return nil, fmt.Errorf("as-of replay read to %d, head %d", seen, head.Position)
 	}
-	return m, nil
+	return p.ms, nil
 }
 
-// asOfProjection runs a model of ledger.NewReplay as an engine projection for one catch-up:
-// its position is the last envelope read (Replay skips those recorded after its known-at
-// instant, but reads them). It is never snapshotted.
-type asOfProjection struct{ m *ledger.Model }
+// asOfProjection runs models of ledger.NewReplay, one per date, as an engine projection for
+// one catch-up: its position is the last envelope read (Replay skips those recorded after
+// its known-at instant, but reads them). It is never snapshotted.
+type asOfProjection struct{ ms []*ledger.Model }
 
-func (p asOfProjection) Apply(e domain.Envelope) error { return p.m.ReplayApply(&e, nil) }
+func (p asOfProjection) Apply(e domain.Envelope) error { return ledger.ReplayApplyAll(p.ms, &e, nil) }
 func (p asOfProjection) ApplyDecoded(e *domain.Envelope, ev domain.Event) error {
-	return p.m.ReplayApply(e, ev)
+	return ledger.ReplayApplyAll(p.ms, e, ev)
 }
-func (p asOfProjection) Position() uint64  { return p.m.ReplaySeen() }
-func (p asOfProjection) Hash() domain.Hash { return p.m.ReplaySeenHash() }
+func (p asOfProjection) Position() uint64  { return p.ms[0].ReplaySeen() }
+func (p asOfProjection) Hash() domain.Hash { return p.ms[0].ReplaySeenHash() }
 
 func (asOfProjection) MarshalBinary() ([]byte, error) {
 	return nil, errors.New("engine: an as-of replay has no snapshot")

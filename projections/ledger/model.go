@@ -477,6 +477,20 @@ func (m *Model) ReplayApply(e *domain.Envelope, ev domain.Event) error {
 	return m.replayStep(*e, &ev)
 }
 
+// ReplayApplyAll is ReplayApply for several models built by NewReplay (ReplayMany's dates),
+// e's event decoded at most once for all of them.
+func ReplayApplyAll(ms []*Model, e *domain.Envelope, ev domain.Event) error {
+	for _, m := range ms {
+		if m.replay == nil {
+			return errors.New("ledger: ReplayApplyAll on a model not built by NewReplay")
+		}
+		if err := m.replayStep(*e, &ev); err != nil {
+			return fmt.Errorf("as of %s: %w", m.replay.asOf, err)
+		}
+	}
+	return nil
+}
+
 // NewReplay returns an empty model that Replay's rules will build as of asOf and known at
 // knownAt, fed with ReplayMore or ReplayApply.
 func NewReplay(asOf domain.Date, knownAt time.Time) *Model {
