@@ -205,21 +205,7 @@ func decodeCheckpoint(b []byte) (*checkpoint, error) {
 		}
 		ck.streams[name] = si
 	}
-	nk := d.count(5)
-	ck.idem = make(map[string]idemEntry, nk)
-	for range nk {
-		key := d.str()
-		var res eventstore.AppendResult
-		hash := []byte(d.str())
-		res.Stream = d.str()
-		res.StreamVersion = d.uv()
-		res.Position = d.uv()
-		res.EventIDs = make([]string, d.count(1))
-		for j := range res.EventIDs {
-			res.EventIDs[j] = d.str()
-		}
-		ck.idem[key] = newIdemEntry(res, hash)
-	}
+	ck.idem = decodeIdem(d)
 	if d.err == nil && len(d.b) != 0 {
 		d.fail("trailing bytes")
 	}
@@ -227,6 +213,92 @@ func decodeCheckpoint(b []byte) (*checkpoint, error) {
 		return nil, d.err
 	}
 	return ck, nil
+}
+
+// decodeIdem reads the idempotency entries, a store's largest part when every append carries
+// a key (a command from the API or an import): often hundreds of thousands. It reads them in
+// two passes: the first sums their bytes, the second cuts each entry's key, stream, request
+// hash and packed event ids from two shared blocks, one string and one byte slice, instead
+// of five to eight allocations per entry (~1.3 µs per entry decoded before, most of a
+// restart's Open). The blocks hold exactly those bytes; the entries only read them.
+func decodeIdem(d *ckDecoder) map[string]idemEntry {
+	nk := d.count(5)
+	start := d.b
+	var strBytes, rawBytes int
+	for range nk { // first pass: sizes only
+		strBytes += len(d.take(d.count(1))) // key
+		rawBytes += len(d.take(d.count(1))) // request hash
+		strBytes += len(d.take(d.count(1))) // stream
+		d.uv()
+		d.uv()
+		ids := d.count(1)
+		for range ids {
+			id := d.take(d.count(1))
+			if len(id) == uuidStringLen {
+				rawBytes += uuidBytesLen
+			}
+		}
+	}
+	if d.err != nil {
+		return nil
+	}
+	d.b = start
+	strBuf, raw := make([]byte, 0, strBytes), make([]byte, 0, rawBytes)
+	type entry struct {
+		key, stream [2]int // offsets in strBuf
+		e           idemEntry
+		ids         []string // when not all canonical UUIDs
+	}
+	entries := make([]entry, nk)
+	for i := range entries {
+		en := &entries[i]
+		en.key = [2]int{len(strBuf), 0}
+		strBuf = append(strBuf, d.take(d.count(1))...)
+		en.key[1] = len(strBuf)
+		h := d.take(d.count(1))
+		raw = append(raw, h...)
+		en.e.requestHash = raw[len(raw)-len(h) : len(raw) : len(raw)]
+		en.stream = [2]int{len(strBuf), 0}
+		strBuf = append(strBuf, d.take(d.count(1))...)
+		en.stream[1] = len(strBuf)
+		en.e.result.StreamVersion = d.uv()
+		en.e.result.Position = d.uv()
+		n := d.count(1)
+		from := len(raw)
+		for j := range n {
+			id := d.take(d.count(1))
+			if en.ids != nil {
+				en.ids = append(en.ids, string(id))
+				continue
+			}
+			var ok bool
+			if raw, ok = appendUUID(raw, string(id)); !ok { // not all UUIDs: kept as strings
+				en.ids = make([]string, 0, n)
+				for k := range j {
+					en.ids = append(en.ids, string(appendUUIDString(nil, raw[from+k*uuidBytesLen:from+(k+1)*uuidBytesLen])))
+				}
+				en.ids = append(en.ids, string(id))
+				raw = raw[:from]
+			}
+		}
+		if en.ids == nil {
+			en.e.packed = raw[from:len(raw):len(raw)]
+		}
+	}
+	if d.err != nil {
+		return nil
+	}
+	strs := string(strBuf)
+	idem := make(map[string]idemEntry, nk)
+	for i := range entries {
+		en := &entries[i]
+		en.e.result.Stream = strs[en.stream[0]:en.stream[1]]
+		if en.ids != nil {
+			en.e.result.EventIDs, en.e.packed = en.ids, nil
+		}
+		idem[strs[en.key[0]:en.key[1]]] = en.e
+	}
+	return idem
 }
 
 // check verifies that ck describes a log whose segment files are the first of segNames: its

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -260,4 +261,37 @@ func TestVerifyIgnoresCheckpoint(t *testing.T) {
 	require.NoError(t, os.WriteFile(path, b, 0o644))
 	_, err = Verify(context.Background(), dir, nil)
 	require.ErrorIs(t, err, eventstore.ErrCorrupt)
+}
+
+// Goal: the checkpoint's idempotency entries decode to what was saved, whatever their event
+// ids: canonical UUIDs (kept packed), other ids, a mix of both, none; keys and streams
+// shared by many entries' bytes come out whole.
+func TestCheckpointIdempotencyRoundTrip(t *testing.T) {
+	uuid := func(i int) string { return fmt.Sprintf("0193a5c2-%04x-7abc-8def-%012x", i, i*7) }
+	idem := map[string]idemEntry{}
+	add := func(key, stream string, ids ...string) {
+		idem[key] = newIdemEntry(eventstore.AppendResult{Stream: stream, StreamVersion: uint64(len(key)), Position: uint64(len(idem) + 1), EventIDs: ids},
+			storetest.RequestHash(key))
+	}
+	add("uuids", "customer-A", uuid(1), uuid(2), uuid(3))
+	add("others", "customer-B", "event-1", "event-2")
+	add("mixed", "customer-C", uuid(4), uuid(5), "not-a-uuid", uuid(6))
+	add("upper", "customer-D", strings.ToUpper(uuid(7)))
+	add("none", "customer-E")
+	for i := range 500 {
+		add(fmt.Sprintf("bulk-%d", i), fmt.Sprintf("customer-%d", i%17), uuid(100+i))
+	}
+	head := eventstore.Head{Position: 42}
+	ck, err := decodeCheckpoint(encodeCheckpoint(nil, map[string]*streamIndex{}, idem, head, 7))
+	require.NoError(t, err)
+	require.Len(t, ck.idem, len(idem))
+	for key, want := range idem {
+		got, ok := ck.idem[key]
+		require.True(t, ok, key)
+		assert.Equal(t, want.appendResult(), got.appendResult(), key)
+		assert.Equal(t, want.requestHash, got.requestHash, key)
+		assert.Equal(t, want.packed == nil, got.packed == nil, "%s: packed or not", key)
+	}
+	assert.Nil(t, ck.idem["mixed"].packed, "a list with one id that is no UUID is kept as strings")
+	assert.NotNil(t, ck.idem["uuids"].packed)
 }
