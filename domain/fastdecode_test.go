@@ -202,3 +202,19 @@ func BenchmarkDecodeEventView(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(recs)), "ns/event")
 }
+
+// TestFastTypesAreRegistered pins what decodeEvent relies on when it tries the fast decoder
+// before the factories' map: every type the fast decoder reads is a registered type, so an
+// unknown type can never be decoded by it instead of refused.
+func TestFastTypesAreRegistered(t *testing.T) {
+	for _, typ := range fastTypes {
+		if _, ok := eventFactories[typ]; !ok {
+			t.Errorf("the fast decoder reads %s, which eventFactories does not register", typ)
+		}
+	}
+	for _, typ := range []string{"NoSuchEvent", TypeCreditLimitChanged} {
+		if _, ok := decodeFast(typ, []byte(`{}`), false, nil); ok {
+			t.Errorf("the fast decoder accepted type %s", typ)
+		}
+	}
+}
