@@ -85,18 +85,25 @@ func TestReadPage(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, grown, cap(buf), "a smaller page reuses the buffer")
 
-	loc := locs[5] // flip a bit of position 5's event data behind the open store's back
+	// Flip a bit of position 5's record behind the open store's back: in its event data, in
+	// its stored hash, in its prev_hash. Hashed reads skip the CRC unless the decoding or the
+	// hash fails, and must still say "CRC mismatch", never take the damage for a broken
+	// invariant.
+	loc := locs[5]
 	path := filepath.Join(dir, loc.seg)
-	b, err := os.ReadFile(path)
+	clean, err := os.ReadFile(path)
 	require.NoError(t, err)
-	b[loc.end-hashBytes-2] ^= 0x10
-	require.NoError(t, os.WriteFile(path, b, 0o644))
-	for _, hashed := range []bool{true, false} {
-		_, _, err = s.ReadPage(ctx, 1, 0, hashed, nil, nil)
-		var ce *CorruptError
-		require.True(t, errors.As(err, &ce), "got %v", err)
-		assert.Equal(t, uint64(5), ce.Position)
-		assert.Equal(t, "CRC mismatch", ce.Reason)
+	for _, at := range []int64{loc.end - hashBytes - 2, loc.end - 1, loc.start + recordHeaderBytes + canonicalFixedBytes - 1} {
+		b := slices.Clone(clean)
+		b[at] ^= 0x10
+		require.NoError(t, os.WriteFile(path, b, 0o644))
+		for _, hashed := range []bool{true, false} {
+			_, _, err = s.ReadPage(ctx, 1, 0, hashed, nil, nil)
+			var ce *CorruptError
+			require.True(t, errors.As(err, &ce), "byte %d, hashed %t: got %v", at, hashed, err)
+			assert.Equal(t, uint64(5), ce.Position)
+			assert.Equal(t, "CRC mismatch", ce.Reason)
+		}
 	}
 }
 
