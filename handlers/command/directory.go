@@ -258,6 +258,21 @@ func (d *directory) indexLocked(e *domain.Envelope) error {
 	default:
 		return nil
 	}
+	// The events the log holds most decode without reflection (domain's fast decoder reads
+	// json.Marshal's own bytes): json.Unmarshal of idFields was ~2 % of a POST's CPU, spent
+	// in the catch-ups that concurrent appends cause, and most of the directory's first scan.
+	if k != idCreditNote {
+		if ev, err := domain.DecodeEvent(e.Type, e.SchemaVersion, e.Data); err == nil {
+			switch ev := ev.(type) {
+			case domain.InvoiceIssued:
+				d.recordLocked(k, string(ev.InvoiceID), domain.CustomerID(customer))
+				return nil
+			case domain.PaymentReceived:
+				d.recordLocked(k, string(ev.PaymentID), domain.CustomerID(customer))
+				return nil
+			}
+		}
+	}
 	var f idFields
 	if err := json.Unmarshal(e.Data, &f); err != nil {
 		// The event was validated when it was appended: data that does not decode means a

@@ -86,3 +86,39 @@ func TestDirectoryIndexesOwnAppends(t *testing.T) {
 	assert.Equal(t, store.head(), s.dir.position)
 	assert.Equal(t, 2, store.read, "I7's and I4's events read back")
 }
+
+// The directory reads the id of an event in every form its data may take: EncodeEvent's
+// (domain's fast decoder), other valid JSON (encoding/json), JSON with a field this build
+// does not know (the lenient idFields), a credit note; data that does not decode is an error.
+func TestDirectoryIndexesEveryForm(t *testing.T) {
+	inv, err := domain.EncodeEvent(domain.InvoiceIssued{InvoiceID: "I1", Number: "I1", Amount: domain.Money{Minor: 100, Ccy: "EUR"},
+		IssueDate: domain.MustDate("2026-01-05"), DueDate: domain.MustDate("2026-02-04")})
+	require.NoError(t, err)
+	pay, err := domain.EncodeEvent(domain.PaymentReceived{PaymentID: "P1", Amount: domain.Money{Minor: 100, Ccy: "EUR"},
+		ReceivedOn: domain.MustDate("2026-01-20"), Allocations: []domain.Allocation{{InvoiceID: "I1", Amount: domain.Money{Minor: 100, Ccy: "EUR"}}},
+		Unallocated: domain.Money{Ccy: "EUR"}})
+	require.NoError(t, err)
+	cases := []struct {
+		typ, data string
+		k         idKind
+		id        string
+	}{
+		{domain.TypeInvoiceIssued, string(inv), idInvoice, "I1"},
+		{domain.TypeInvoiceIssued, `{ "invoice_id": "I2", "number": "I2", "amount": {"amount": 5, "currency": "EUR"}, "issue_date": "2026-01-05", "due_date": "2026-02-04" }`, idInvoice, "I2"},
+		{domain.TypePaymentReceived, string(pay), idPayment, "P1"},
+		{domain.TypePaymentReceived, `{"payment_id":"P2","amount":{"amount":5,"currency":"EUR"},"received_on":"2026-01-20","allocations":[],"unallocated":{"amount":5,"currency":"EUR"},"channel":"sepa"}`, idPayment, "P2"},
+		{domain.TypeCreditNoteIssued, `{"credit_note_id":"N1","amount":{"amount":5,"currency":"EUR"},"issued_on":"2026-01-21"}`, idCreditNote, "N1"},
+	}
+	d := newDirectory(nil)
+	for i, c := range cases {
+		e := domain.Envelope{Position: uint64(i + 1), Stream: domain.CustomerStream("C1"), Type: c.typ,
+			SchemaVersion: domain.CurrentSchemaVersion, Data: []byte(c.data)}
+		require.NoError(t, d.indexLocked(&e), c.data)
+		got, ok := d.committed(c.k, c.id)
+		assert.True(t, ok, c.data)
+		assert.Equal(t, domain.CustomerID("C1"), got, c.data)
+	}
+	bad := domain.Envelope{Position: 9, Stream: domain.CustomerStream("C1"), Type: domain.TypeInvoiceIssued,
+		SchemaVersion: domain.CurrentSchemaVersion, Data: []byte(`{"invoice_id":`)}
+	assert.Error(t, d.indexLocked(&bad))
+}
