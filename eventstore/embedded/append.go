@@ -50,8 +50,9 @@ type writer struct {
 	locs            []uint32 // offset of each record of the group in its segment
 	pendingVersions map[string]uint64
 	pendingKeys     map[string]*appendCall
-	answeredAt      time.Time // when the last group was answered
-	answeredCalls   int       // and how many calls it had
+	answeredAt      time.Time       // when the last group was answered
+	answeredCalls   int             // and how many calls it had
+	cached          []cachedSegment // the segments written to whose pages are still cached (cache.go)
 }
 
 // chunk is the part of a group written to one segment: buf[from:to] at offset off.
@@ -446,6 +447,7 @@ func (s *Store) writeGroup(accepted []*appendCall) error {
 		if err != nil {
 			return fmt.Errorf("fdatasync %s: %w", ch.seg.name, err)
 		}
+		s.dropBehind(ch.seg, ch.off+int64(ch.to-ch.from))
 	}
 	s.publish(accepted, chunks, locs, pos, prev)
 	w.next, w.prev, w.recordedAtNanos = pos, prev, at.UnixNano()

@@ -70,6 +70,10 @@ type Options struct {
 	// ReadOnly opens the store for reading only: nothing is repaired, created or written
 	// (Append returns ErrReadOnly), and a shared lock lets it run beside other readers.
 	ReadOnly bool
+	// KeepWrittenInCache keeps what the writer writes in the page cache. By default, pages
+	// more than 16 MiB behind the end of the log are dropped from it once durable, so that
+	// new writes reuse them (see cache.go); readers of older positions then read the disk.
+	KeepWrittenInCache bool
 }
 
 // Stats are cumulative counters since Open, for metrics.
@@ -97,8 +101,11 @@ type Store struct {
 	clock    func() time.Time
 	segBytes int64
 	readOnly bool
-	lock     *os.File
-	recovery Recovery
+	// keepCache: the writer leaves written pages in the page cache (Options.KeepWrittenInCache,
+	// or after a failed drop). Writer-owned after Open.
+	keepCache bool
+	lock      *os.File
+	recovery  Recovery
 	// What Open's scan did, for Stats.
 	recoveryScanned, recoveryCheckpoint uint64
 
@@ -153,6 +160,9 @@ type segment struct {
 	offsets  []uint32 // offsets[i] is the record of position first+i
 	end      int64    // end of the last committed record
 	zeroedTo int64    // the writer has written zeros up to here (see zeroAhead); writer-owned
+	// droppedTo: the writer dropped the pages before it from the page cache (dropBehind);
+	// writer-owned.
+	droppedTo int64
 }
 
 type streamIndex struct {
@@ -170,6 +180,8 @@ func Open(dir string, opts Options) (*Store, error) {
 		clock:    opts.Clock,
 		segBytes: opts.SegmentBytes,
 		readOnly: opts.ReadOnly,
+
+		keepCache: opts.KeepWrittenInCache,
 	}
 	if s.fs == nil {
 		s.fs = osFS{}
