@@ -228,6 +228,9 @@ func target(row *Row, t string, met, unknown bool) {
 
 // machine measures the disk's fdatasync rate and sequential write bandwidth where the
 // stores live, and SHA-256 over event-sized inputs, on one core and on all.
+// freshProbeBytes sizes the page-cache and memory probes.
+const freshProbeBytes = 256 << 20
+
 func (r *runner) machine(ctx context.Context) error {
 	dir, err := r.tempDir("probe")
 	if err != nil {
@@ -247,6 +250,20 @@ func (r *runner) machine(ctx context.Context) error {
 	}
 	r.res.add(Row{Group: "machine", Name: "sequential write + fdatasync", Unit: "MB/s", Better: Higher, NoPostgres: true, Encours: f(bw),
 		Note: "1 MiB writes, one fdatasync at the end"})
+	first, rewrite, err := probeFreshPages(filepath.Join(dir, "pages"), freshProbeBytes)
+	if err != nil {
+		return err
+	}
+	r.res.add(Row{Group: "machine", Name: "write into new page-cache pages", Unit: "MB/s", Better: Higher, NoPostgres: true, Encours: f(first),
+		Note: fmt.Sprintf("%d MiB in 1 MiB writes, no sync; the same writes again, into the pages now cached: %.0f MB/s. "+
+			"Whatever writes new data (appends, an import's partitions) pays the first rate", freshProbeBytes>>20, rewrite)})
+	r.freshPagesMBs = first
+	touch, err := probeAnonTouch(freshProbeBytes)
+	if err != nil {
+		return err
+	}
+	r.res.add(Row{Group: "machine", Name: "first touch of new memory", Unit: "MB/s", Better: Higher, NoPostgres: true, Encours: f(touch),
+		Note: fmt.Sprintf("%d MiB of anonymous memory, one write per 4 KiB page: what a growing heap (a replay's read model) pays for its pages", freshProbeBytes>>20)})
 	one, all := probeSHA256(r.cfg.ProbeDuration)
 	r.res.add(Row{Group: "machine", Name: "SHA-256 of 256 B, one core", Unit: "hashes/s", Better: Higher, NoPostgres: true, Encours: f(one)})
 	r.res.add(Row{Group: "machine", Name: fmt.Sprintf("SHA-256 of 256 B, %d cores", runtimeCPUs()), Unit: "hashes/s", Better: Higher, NoPostgres: true, Encours: f(all)})

@@ -112,3 +112,52 @@ func probeSHA256(d time.Duration) (oneCore, allCores float64) {
 	}
 	return run(1), run(runtime.NumCPU())
 }
+
+// probeFreshPages writes size bytes to a new file in 1 MiB writes, without syncing, then
+// writes the same bytes again: MB/s (10^6 bytes) of each pass. The first pass makes the
+// kernel allocate (and zero) a page-cache page for every 4 KiB; the second finds them. On a
+// virtual machine whose host takes its guest's free memory back, a page allocated anew
+// costs the host a fault as well, and everything that writes new data (the store's appends,
+// an import's partition files) pays it: the gap between the passes is that cost.
+func probeFreshPages(path string, size int64) (first, rewrite float64, err error) {
+	fh, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer os.Remove(path)
+	defer fh.Close()
+	buf := make([]byte, 1<<20)
+	for i := range buf {
+		buf[i] = byte(i * 13)
+	}
+	pass := func() (float64, error) {
+		start := time.Now()
+		for off := int64(0); off < size; off += int64(len(buf)) {
+			if _, err := fh.WriteAt(buf, off); err != nil {
+				return 0, err
+			}
+		}
+		return float64(size) / 1e6 / time.Since(start).Seconds(), nil
+	}
+	if first, err = pass(); err != nil {
+		return 0, 0, err
+	}
+	rewrite, err = pass()
+	return first, rewrite, err
+}
+
+// probeAnonTouch maps size bytes of anonymous memory and writes one byte of every 4 KiB page:
+// MB/s (10^6 bytes) of memory the kernel hands out on first touch, as a growing heap (a
+// replay's read model) receives it.
+func probeAnonTouch(size int) (float64, error) {
+	b, err := syscall.Mmap(-1, 0, size, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
+	if err != nil {
+		return 0, err
+	}
+	defer syscall.Munmap(b)
+	start := time.Now()
+	for i := 0; i < len(b); i += 4096 {
+		b[i] = 1
+	}
+	return float64(size) / 1e6 / time.Since(start).Seconds(), nil
+}
