@@ -256,8 +256,8 @@ func (r *runner) machine(ctx context.Context) error {
 	}
 	r.res.add(Row{Group: "machine", Name: "write into new page-cache pages", Unit: "MB/s", Better: Higher, NoPostgres: true, Encours: f(first),
 		Note: fmt.Sprintf("%d MiB in 1 MiB writes, no sync; the same writes again, into the pages now cached: %.0f MB/s. "+
-			"Whatever writes new data (appends, an import's partitions) pays the first rate", freshProbeBytes>>20, rewrite)})
-	r.freshPagesMBs = first
+			"The first pass is as fast as the second when the kernel finds pages it freed a moment ago, up to ~25 times slower "+
+			"when it must take pages the host took back: what any write of new data may pay", freshProbeBytes>>20, rewrite)})
 	touch, err := probeAnonTouch(freshProbeBytes)
 	if err != nil {
 		return err

@@ -234,9 +234,6 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 type runner struct {
 	cfg Config
 	res *Results
-	// freshPagesMBs is the machine's rate of writes into new page-cache pages (machine), 0
-	// before it is measured: the growth row relates its cost per event to it.
-	freshPagesMBs float64
 }
 
 // tempDir returns a fresh directory under cfg.Dir.

@@ -21,6 +21,11 @@
 // re-reads the disk. Segments are fallocated and the writer zeroes ahead of its small writes
 // (the measurements behind this are in store.go).
 //
+// Once a group is durable, the writer drops the segment's pages more than 16 MiB behind the
+// end of the log from the page cache (posix_fadvise DONTNEED), so that new writes reuse pages
+// the kernel has just freed rather than take new ones (cache.go; Options.KeepWrittenInCache
+// keeps them).
+//
 // Recovery (Open) and Verify check every record's CRC, canonical encoding, hash and link to
 // its predecessor, contiguous positions and stream versions. Open starts from the recovery
 // checkpoint that Close wrote when it matches the files (its head record, read back, has its
