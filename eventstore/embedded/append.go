@@ -185,7 +185,8 @@ func (s *Store) runWriter() {
 		group := s.collect(append(w.group[:0], c))
 		s.commitGroup(group)
 		w.answeredAt, w.answeredCalls = time.Now(), len(group)
-		clear(group) // drop the answered calls: their owners reuse them
+		s.dropBehind() // once the group is answered: it delays no acknowledgement (cache.go)
+		clear(group)   // drop the answered calls: their owners reuse them
 		w.group = group[:0]
 	}
 }
@@ -447,7 +448,7 @@ func (s *Store) writeGroup(accepted []*appendCall) error {
 		if err != nil {
 			return fmt.Errorf("fdatasync %s: %w", ch.seg.name, err)
 		}
-		s.dropBehind(ch.seg, ch.off+int64(ch.to-ch.from))
+		s.noteDurable(ch.seg, ch.off+int64(ch.to-ch.from))
 	}
 	s.publish(accepted, chunks, locs, pos, prev)
 	w.next, w.prev, w.recordedAtNanos = pos, prev, at.UnixNano()

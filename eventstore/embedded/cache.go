@@ -2,7 +2,9 @@ package embedded
 
 import (
 	"fmt"
-	"syscall"
+	"os"
+
+	"golang.org/x/sys/unix"
 )
 
 // Dropping what the writer wrote from the page cache, behind it.
@@ -25,6 +27,9 @@ import (
 const (
 	cacheKeepBytes     = 16 << 20 // the log's last 16 MiB stay cached for the readers that follow it
 	cacheDropStepBytes = 1 << 20  // drop in steps of at least this much: one system call a MiB of log
+	// cacheDropPassBytesMax bounds what one pass drops, so that the first pass after Open
+	// (which finds the resumed segment's written part all cached) stays short.
+	cacheDropPassBytesMax = 8 << 20
 )
 
 // cacheDropper is a File that can drop a range of its pages from the page cache (osFile).
@@ -32,12 +37,10 @@ type cacheDropper interface {
 	DropCache(off, n int64) error
 }
 
-// dropBehind drops seg's pages from the page cache up to cacheKeepBytes behind end, a durable
-// end of the log in seg, once at least cacheDropStepBytes more can go; and the whole of each
-// earlier segment the writer wrote to once the log is cacheKeepBytes past its end.
-// Writer-only. A failure is harmless (the pages stay cached): it is logged and dropping
-// stops.
-func (s *Store) dropBehind(seg *segment, end int64) {
+// noteDurable records that seg is durable up to end (the writer's chunk, synced). The
+// writer calls it for each chunk of a group, and dropBehind once the group is answered, so
+// that the drops never delay an acknowledgement. Writer-only.
+func (s *Store) noteDurable(seg *segment, end int64) {
 	if s.keepCache {
 		return
 	}
@@ -46,47 +49,72 @@ func (s *Store) dropBehind(seg *segment, end int64) {
 	if n := len(w.cached); n == 0 || w.cached[n-1].seg != seg {
 		w.cached = append(w.cached, cachedSegment{seg: seg})
 	}
-	w.cached[len(w.cached)-1].logEnd = logEnd
-	for len(w.cached) > 1 && logEnd-w.cached[0].logEnd >= cacheKeepBytes {
-		old := w.cached[0].seg
-		w.cached = w.cached[1:]
-		s.drop(old, old.end)
+	c := &w.cached[len(w.cached)-1]
+	c.end, c.logEnd = end, logEnd
+}
+
+// dropBehind drops from the page cache the pages of the newest segment the writer wrote
+// that lie more than cacheKeepBytes behind its durable end, once at least
+// cacheDropStepBytes more can go, and the whole durable part of each earlier segment once
+// the log is cacheKeepBytes past it; at most cacheDropPassBytesMax a pass. Writer-only. A
+// failure is harmless (the pages stay cached): it is logged and dropping stops.
+func (s *Store) dropBehind() {
+	w := &s.w
+	if s.keepCache || len(w.cached) == 0 {
+		return
 	}
-	if end-cacheKeepBytes-seg.droppedTo >= cacheDropStepBytes {
-		s.drop(seg, end-cacheKeepBytes)
+	budget := int64(cacheDropPassBytesMax)
+	last := w.cached[len(w.cached)-1]
+	for len(w.cached) > 1 && last.logEnd-w.cached[0].logEnd >= cacheKeepBytes && budget > 0 {
+		old := w.cached[0]
+		n := s.drop(old.seg, old.end, budget)
+		budget -= n
+		// Done with it when dropped whole, or when nothing can be dropped (not a
+		// cacheDropper, a failure). Otherwise the budget ran out: the next pass goes on.
+		if n == 0 || old.seg.droppedTo >= pageFloor(old.end) {
+			w.cached = w.cached[1:]
+		}
+	}
+	if to := last.end - cacheKeepBytes; to-last.seg.droppedTo >= cacheDropStepBytes && budget > 0 {
+		s.drop(last.seg, to, budget)
 	}
 }
 
-// cachedSegment is a segment the writer wrote to and has not dropped whole, with the log's
-// end (in bytes written since Open) when it last wrote to it.
+// cachedSegment is a segment the writer wrote to and has not dropped whole: its durable end,
+// and the log's end (in bytes written since Open) when it was last written.
 type cachedSegment struct {
-	seg    *segment
-	logEnd int64
+	seg         *segment
+	end, logEnd int64
 }
 
-// drop drops seg's pages from droppedTo to to.
-func (s *Store) drop(seg *segment, to int64) {
+// drop drops seg's pages from droppedTo towards to, page-aligned (the kernel keeps a partial
+// page) and at most budget bytes; it returns how many it dropped.
+func (s *Store) drop(seg *segment, to, budget int64) int64 {
+	to = pageFloor(min(to, seg.droppedTo+budget))
 	d, ok := seg.f.(cacheDropper)
 	if !ok || to <= seg.droppedTo || s.keepCache {
-		return
+		return 0
 	}
 	if err := d.DropCache(seg.droppedTo, to-seg.droppedTo); err != nil {
 		s.keepCache = true
 		s.log.Warn("eventstore: cannot drop written pages from the page cache; keeping them", "segment", seg.name, "err", err)
-		return
+		return 0
 	}
+	n := to - seg.droppedTo
 	seg.droppedTo = to
+	return n
 }
 
-// posixFadvDontneed is POSIX_FADV_DONTNEED on Linux.
-const posixFadvDontneed = 4
+// pageFloor rounds off down to a multiple of the page size.
+func pageFloor(off int64) int64 {
+	return off &^ int64(os.Getpagesize()-1)
+}
 
-// DropCache advises the kernel that [off, off+n) of the file is not needed (fadvise64
-// POSIX_FADV_DONTNEED): its clean pages leave the page cache.
+// DropCache advises the kernel that [off, off+n) of the file is not needed
+// (POSIX_FADV_DONTNEED): its clean pages leave the page cache.
 func (o osFile) DropCache(off, n int64) error {
-	_, _, errno := syscall.Syscall6(syscall.SYS_FADVISE64, o.f.Fd(), uintptr(off), uintptr(n), posixFadvDontneed, 0, 0)
-	if errno != 0 {
-		return fmt.Errorf("fadvise %s: %w", o.f.Name(), errno)
+	if err := unix.Fadvise(int(o.f.Fd()), off, n, unix.FADV_DONTNEED); err != nil {
+		return fmt.Errorf("fadvise %s: %w", o.f.Name(), err)
 	}
 	return nil
 }

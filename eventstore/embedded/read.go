@@ -31,7 +31,10 @@ func readLimit(limit int) int {
 
 // ReadAll returns up to limit events (eventstore.ReadLimitMax when limit <= 0 or above it)
 // with Position >= fromPosition, in position order. It reads the records with one ReadAt per
-// segment and checks each one's CRC, hash and link to the one before.
+// segment and checks each one's hash and link to the one before; the hash covers the bytes
+// the CRC covers, so the CRC is computed only to say why a record failed (readSpansInto).
+// A flip in a header's stored CRC alone thus goes unnoticed here, with every byte of the
+// event intact; ReadAllUnhashed, Open's scan and Verify report it.
 func (s *Store) ReadAll(ctx context.Context, fromPosition uint64, limit int) ([]domain.Envelope, error) {
 	return s.readAll(ctx, fromPosition, limit, true)
 }

@@ -104,7 +104,8 @@ func (h recordHeader) lenValid() bool {
 	return h.payloadLen >= payloadBytesMin && h.payloadLen <= payloadBytesMax
 }
 
-// decodePayload decodes a record's payload (whose CRC the caller checked) into e, including
+// decodePayload decodes a record's payload (whose CRC the caller checked, or checks when this
+// fails: a hashed read) into e, including
 // its stored hash, and checks that hash against the bytes with h (domain.ChainHash, without
 // its allocation): a CRC-valid record whose hash does not match was written wrong, which is
 // corruption, never a tear. A nil h skips the check (ReadAllUnhashed). With view, e's
