@@ -98,6 +98,9 @@ type config struct {
 	// replayCacheMiB bounds the past-date models the read side keeps
 	// (reports.Ledger.SetReplayCache).
 	replayCacheMiB uint64
+	// keepLogCached keeps the embedded store's written pages in the page cache
+	// (embedded.Options.KeepWrittenInCache).
+	keepLogCached bool
 }
 
 // run is main with its inputs explicit; it returns the exit code: 0 after a clean shutdown,
@@ -108,7 +111,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: encoursd [--data DIR] [--listen ADDR] [--clock wall|manual] [--auth on|off]\n"+
 			"                [--store embedded|kurrentdb [--kurrentdb-url URL]] [--signals-config F]\n"+
-			"                [--admin-token-file PATH] [--rate-limit N] [--rate-burst N]\n"+
+			"                [--admin-token-file PATH] [--rate-limit N] [--rate-burst N] [--keep-log-cached]\n"+
 			"                [--role api|projector|all] [--kafka-brokers H:P,...] [--kafka-group G] [--relay on|off]\n\n"+
 			"Serves the Encours HTTP API over an embedded event store.\n"+
 			"%s, when set, is an admin token held in memory only.\n\n", adminTokenEnv)
@@ -124,6 +127,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	storeKind := fs.String("store", "embedded", "embedded: the store in --data; kurrentdb: KurrentDB at --kurrentdb-url (--data keeps projection snapshots and delivery state)")
 	kurrentURL := fs.String("kurrentdb-url", "", "KurrentDB connection string, e.g. esdb://127.0.0.1:2113?tls=false (default $ENCOURS_KURRENTDB_URL)")
 	signalsConfig := fs.String("signals-config", "", "JSON file of the signals' thresholds, per segment (default: the built-in ones)")
+	keepLogCached := fs.Bool("keep-log-cached", false, "keep what the embedded store writes in the page cache (default: it frees its durable pages 16 MiB behind the end of the log, so that new writes reuse them; reads of older positions then go to the disk)")
 	replayCacheMiB := fs.Uint64("replay-cache-mib", reports.ReplayCacheBytesDefault>>20, "past-date reads keep their replayed models and continue them with new events: the memory they may hold, in MiB (0: keep none)")
 	scaleFlags := addScaleFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -141,7 +145,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fs.Usage()
 		return 2
 	}
-	cfg := config{dir: *data, listen: *listen, clock: command.WallClock{}, rate: auth.Rate{PerSecond: *rateLimit, Burst: *rateBurst}, replayCacheMiB: *replayCacheMiB}
+	cfg := config{dir: *data, listen: *listen, clock: command.WallClock{}, rate: auth.Rate{PerSecond: *rateLimit, Burst: *rateBurst}, replayCacheMiB: *replayCacheMiB, keepLogCached: *keepLogCached}
 	switch *clockMode {
 	case "wall":
 	case "manual":
@@ -324,7 +328,7 @@ func serve(ctx context.Context, logger *slog.Logger, cfg config, stdout io.Write
 		}
 		store = ks
 	default:
-		es, err := embedded.Open(dir, embedded.Options{Logger: logger})
+		es, err := embedded.Open(dir, embedded.Options{Logger: logger, KeepWrittenInCache: cfg.keepLogCached})
 		if err != nil {
 			return fmt.Errorf("open event store %s: %w", dir, err)
 		}

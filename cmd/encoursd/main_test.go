@@ -49,7 +49,7 @@ func TestDaemonServesShutsDownAndRestarts(t *testing.T) {
 
 	tokenFile := filepath.Join(t.TempDir(), "admin-token")
 	require.NoError(t, os.WriteFile(tokenFile, []byte("stale\n"), 0o644))
-	d = startDaemon(t, bin, data, nil, "--admin-token-file", tokenFile)
+	d = startDaemon(t, bin, data, nil, "--admin-token-file", tokenFile, "--keep-log-cached")
 	// The daemon prints the token file's line after its URL line, which startDaemon waits
 	// for: read on until it comes.
 	assert.Eventually(t, func() bool { return strings.Contains(d.output(), "admin token (new at each start) in "+tokenFile) },
