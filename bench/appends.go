@@ -226,11 +226,12 @@ func target(row *Row, t string, met, unknown bool) {
 	row.Met = &met
 }
 
-// machine measures the disk's fdatasync rate and sequential write bandwidth where the
-// stores live, and SHA-256 over event-sized inputs, on one core and on all.
 // freshProbeBytes sizes the page-cache and memory probes.
 const freshProbeBytes = 256 << 20
 
+// machine measures the disk's fdatasync rate and sequential write bandwidth where the
+// stores live, the cost of new page-cache pages and of new memory, and SHA-256 over
+// event-sized inputs, on one core and on all.
 func (r *runner) machine(ctx context.Context) error {
 	dir, err := r.tempDir("probe")
 	if err != nil {

@@ -200,12 +200,12 @@ func (r *runner) growth(ctx context.Context) error {
 	group := "cost per event as the log grows"
 	r.res.add(Row{Group: group, Name: "append 100 × 32 at " + count(r.cfg.GrowFrom), Unit: "ns/event", Better: Lower, NoPostgres: true, Encours: f(c1)})
 	r.res.add(Row{Group: group, Name: "append 100 × 32 at " + count(r.cfg.GrowTo), Unit: "ns/event", Better: Lower, NoPostgres: true, Encours: f(c2)})
-	note := fmt.Sprintf("each size: the median of %d runs of %s; PostgreSQL not measured here: filling it to this size takes minutes", growRuns, r.cfg.AppendDuration)
 	// Without the store's drop-behind (embedded's cache.go) this row measured the page
 	// cache's history, not the log's size: +72..134 %, the second size's writes landing in
 	// pages the kernel had to take anew.
-	note += "; the store drops its durable pages 16 MiB behind the log's end, so that new writes reuse pages the kernel has just freed " +
-		"(machine row «write into new page-cache pages»)"
+	note := fmt.Sprintf("each size: the median of %d runs of %s; PostgreSQL not measured here: filling it to this size takes minutes; "+
+		"the store drops its durable pages 16 MiB behind the log's end, so that new writes reuse pages the kernel has just freed "+
+		"(machine row «write into new page-cache pages»)", growRuns, r.cfg.AppendDuration)
 	row := r.res.add(Row{Group: group, Name: "change", Unit: "%", Better: Lower, NoPostgres: true, Encours: f(change), Note: note})
 	target(row, "within ±15 %", change >= -15 && change <= 15, false)
 	return nil

@@ -198,7 +198,8 @@ func (s *jscan) hasKey(k *key) bool {
 	return binary.LittleEndian.Uint64(s.b[s.i:]) == k.first && binary.LittleEndian.Uint64(s.b[s.i+k.n-8:]) == k.last
 }
 
-// litKey consumes k, which must come next.
+// litKey consumes k, which must come next. (Written with optKey, the decoder measured 131..133
+// ns/event in BenchmarkDecodeEventView against 116..123 as it is.)
 func (s *jscan) litKey(k *key) {
 	if !s.hasKey(k) {
 		s.ok = false

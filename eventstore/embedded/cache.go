@@ -11,16 +11,17 @@ import (
 //
 // Every page of new log data makes the kernel allocate a page-cache page. On this project's
 // machine (a virtual machine whose host takes back the guest's free memory) a page allocated
-// from memory the host took back costs ~4× one the kernel freed a moment ago: in one process,
-// 100-event appends from 32 writers ran at 690..730 ns/event for their first ~250 MB, then
-// at 1.2..2.1 µs as the system time per event grew from ~120 to ~800 ns
-// (`encours bench`'s machine row "write into new page-cache pages" measures the rate).
+// from memory the host took back costs far more than one the kernel freed a moment ago: the
+// first write of a 1 GiB file ran at 320..430 MB/s, a rewrite of its pages at 8.5..9.9 GB/s
+// (`encours bench`'s machine row "write into new page-cache pages" measures both). In one
+// process, 100-event appends from 32 writers ran at 690..730 ns/event for their first
+// ~250 MB, then at 1.2..2.1 µs as the system time per event grew from ~120 to ~1,000 ns.
 // Nothing the log wrote is read again soon except its most recent part: subscriptions, the
 // live projections and the command service's id directory follow the head. So, once a
 // group is durable, the writer tells the kernel (posix_fadvise DONTNEED) that the segment's
 // pages more than cacheKeepBytes behind its end are not needed: they are clean (synced),
 // the kernel frees them at once, and the next writes reuse them while they are still
-// backed. The same runs then stayed at 640..970 ns/event, system time 90..440 ns.
+// backed. The same runs then stayed at 585..822 ns/event, system time 58..181 ns.
 //
 // Readers of older positions (a replay from the start, an audit read) read them from the
 // disk, as after a reboot. Options.KeepWrittenInCache turns the dropping off.

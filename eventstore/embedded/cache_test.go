@@ -22,14 +22,14 @@ import (
 	"github.com/encours/encours/eventstore/storetest"
 )
 
-// dropFS is the operating system's file layer recording each DropCache of a segment, with
-// the segment's durable end (its last fdatasync's extent) at the time.
+// dropFS is faultFS (which follows a spare renamed into a segment) with no fault armed,
+// recording each DropCache of a file with the file's durable end (the extent of its writes
+// at its last fdatasync) at the time.
 type dropFS struct {
-	osFS
+	faultFS
 	mu    sync.Mutex
 	drops []dropCall
-	ends  map[string]int64 // per file: the end of what it wrote before its last Datasync
-	open  []*dropFile
+	ends  map[*faultFile]int64
 }
 
 type dropCall struct {
@@ -38,65 +38,46 @@ type dropCall struct {
 }
 
 type dropFile struct {
-	File
-	fs   *dropFS
-	name string
-	end  int64 // end of the writes so far
+	*faultFile
+	fs  *dropFS
+	end int64 // end of the writes so far
 }
 
 func (f *dropFS) OpenFile(name string, flag int, perm fs.FileMode) (File, error) {
-	file, err := f.osFS.OpenFile(name, flag, perm)
+	file, err := f.faultFS.OpenFile(name, flag, perm)
 	if err != nil {
 		return nil, err
 	}
-	df := &dropFile{File: file, fs: f, name: name}
-	f.mu.Lock()
-	f.open = append(f.open, df)
-	f.mu.Unlock()
-	return df, nil
-}
-
-// Rename follows the file: a spare becomes a segment under the same open File.
-func (f *dropFS) Rename(oldpath, newpath string) error {
-	if err := f.osFS.Rename(oldpath, newpath); err != nil {
-		return err
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for _, df := range f.open {
-		if df.name == oldpath {
-			df.name = newpath
-		}
-	}
-	return nil
+	return &dropFile{faultFile: file.(*faultFile), fs: f}, nil
 }
 
 func (f *dropFile) WriteAt(p []byte, off int64) (int, error) {
-	n, err := f.File.WriteAt(p, off)
+	n, err := f.faultFile.WriteAt(p, off)
 	f.fs.mu.Lock()
-	if strings.HasSuffix(f.name, segmentSuffix) || strings.HasSuffix(f.name, spareSuffix) {
-		f.end = max(f.end, off+int64(n))
-	}
+	f.end = max(f.end, off+int64(n))
 	f.fs.mu.Unlock()
 	return n, err
 }
 
 func (f *dropFile) Datasync() error {
-	err := f.File.Datasync()
+	err := f.faultFile.Datasync()
 	f.fs.mu.Lock()
 	if f.fs.ends == nil {
-		f.fs.ends = make(map[string]int64)
+		f.fs.ends = make(map[*faultFile]int64)
 	}
-	f.fs.ends[f.name] = f.end
+	f.fs.ends[f.faultFile] = f.end
 	f.fs.mu.Unlock()
 	return err
 }
 
 func (f *dropFile) DropCache(off, n int64) error {
+	f.fs.faultFS.mu.Lock()
+	name := filepath.Base(f.name) // faultFS renames it under its mu
+	f.fs.faultFS.mu.Unlock()
 	f.fs.mu.Lock()
-	f.fs.drops = append(f.fs.drops, dropCall{name: filepath.Base(f.name), off: off, n: n, end: f.fs.ends[f.name]})
+	f.fs.drops = append(f.fs.drops, dropCall{name: name, off: off, n: n, end: f.fs.ends[f.faultFile]})
 	f.fs.mu.Unlock()
-	return f.File.(cacheDropper).DropCache(off, n)
+	return f.faultFile.File.(cacheDropper).DropCache(off, n)
 }
 
 // bigEvents are n events of about 1 KiB each. (Not storetest.Events: its sequence numbers
