@@ -2,6 +2,7 @@ package embedded
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -83,8 +84,12 @@ type Stats struct {
 	Rejected uint64 // appends refused: wrong version, key reused, invalid, cancelled, failed
 	Events   uint64 // events appended
 	Groups   uint64 // group commits that wrote something
-	Syncs    uint64 // fdatasync calls on segments
-	Bytes    uint64 // record bytes written to segments
+	// Direct is the groups (written or all refused) an Append committed in its own goroutine,
+	// having found the writer idle and nothing queued; the writer goroutine committed the
+	// others.
+	Direct uint64
+	Syncs  uint64 // fdatasync calls on segments
+	Bytes  uint64 // record bytes written to segments
 	// RecoveryScanned is the number of records Open read and hashed; RecoveryCheckpoint is
 	// the head position of the recovery checkpoint Open started from (0: none, the whole
 	// log was scanned).
@@ -115,8 +120,12 @@ type Store struct {
 	sendClosed bool
 	reqs       chan *appendCall
 	failure    atomic.Pointer[error] // set once by the writer: fail-stop
-	w          writer                // owned by the writer goroutine
-	writerDone chan struct{}
+	writing    sync.Mutex            // held by whoever commits a group: runWriter or an Append
+	queued     atomic.Int64          // calls sent on reqs and not yet taken into a group
+	// lastGroupCalls is the calls of the last group committed (answeredCalls, for Append).
+	lastGroupCalls atomic.Int32
+	w              writer // guarded by writing
+	writerDone     chan struct{}
 
 	// The committed index, written by the writer (under mu) after each fdatasync and read
 	// by everyone. Only acknowledged events are in it.
@@ -145,7 +154,7 @@ type Store struct {
 	closeErr  error
 
 	stats struct {
-		appends, replays, rejected, events, groups, syncs, bytes atomic.Uint64
+		appends, replays, rejected, events, groups, syncs, bytes, direct atomic.Uint64
 	}
 }
 
@@ -233,6 +242,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		next:            res.head.Position + 1,
 		prev:            res.head.Hash,
 		recordedAtNanos: res.recordedAtNanos,
+		hasher:          sha256.New(),
 		pendingVersions: make(map[string]uint64),
 		pendingKeys:     make(map[string]*appendCall),
 	}
@@ -269,6 +279,7 @@ func (s *Store) Stats() Stats {
 		Rejected: s.stats.rejected.Load(),
 		Events:   s.stats.events.Load(),
 		Groups:   s.stats.groups.Load(),
+		Direct:   s.stats.direct.Load(),
 		Syncs:    s.stats.syncs.Load(),
 		Bytes:    s.stats.bytes.Load(),
 

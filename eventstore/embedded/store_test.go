@@ -103,6 +103,69 @@ func TestReadersWaitForTheSync(t *testing.T) {
 
 // Goal: the writer never lets an append span segments, rolls over as needed, and refuses an
 // append larger than a segment. Method: 4 KiB segments, concurrent appends of 1..5 events.
+// Goal: a lone caller commits in its own goroutine, and callers that arrive while a group is
+// being committed queue for the writer goroutine, which commits them together next. Method:
+// sequential appends must all be direct groups; then the fault layer holds a direct group's
+// fdatasync while three more appends arrive: they must queue (none may commit while the
+// writer is held), and once released land in one group, after the held one, in order.
+func TestLoneAppendsCommitDirectly(t *testing.T) {
+	ffs := &faultFS{}
+	s, err := Open(t.TempDir(), Options{FS: ffs})
+	require.NoError(t, err)
+	defer s.Close()
+	ctx := context.Background()
+	for v := range 20 {
+		_, err := s.Append(ctx, eventstore.AppendRequest{Stream: "customer-A", ExpectedVersion: int64(v), Events: storetest.Events("customer-A", 1)})
+		require.NoError(t, err)
+	}
+	st := s.Stats()
+	assert.Equal(t, uint64(20), st.Groups, "groups of sequential appends")
+	assert.Equal(t, uint64(20), st.Direct, "sequential appends committed by their callers")
+
+	entered, release := make(chan struct{}), make(chan struct{})
+	ffs.holdSync(entered, release)
+	held := make(chan error, 1)
+	go func() { // ends when its append is answered, after release
+		_, err := s.Append(ctx, eventstore.AppendRequest{Stream: "customer-A", ExpectedVersion: 20, Events: storetest.Events("customer-A", 1)})
+		held <- err
+	}()
+	select {
+	case <-entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("waited 10s for the held group's fdatasync to start")
+	}
+	queued := make(chan error, 3)
+	for _, st := range []string{"customer-B", "customer-C", "customer-D"} {
+		go func() { // ends when its append is answered, after release
+			_, err := s.Append(ctx, eventstore.AppendRequest{Stream: st, ExpectedVersion: 0, Events: storetest.Events(st, 2)})
+			queued <- err
+		}()
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for s.queued.Load() < 3 {
+		require.True(t, time.Now().Before(deadline), "waited 10s for three appends to queue; %d queued", s.queued.Load())
+		time.Sleep(time.Millisecond)
+	}
+	assert.Equal(t, uint64(21), s.Stats().Direct, "direct groups while the writer is held")
+	assert.Equal(t, uint64(20), s.Stats().Groups, "groups committed while the writer is held")
+	close(release)
+	require.NoError(t, <-held)
+	for range 3 {
+		require.NoError(t, <-queued)
+	}
+	st = s.Stats()
+	assert.Equal(t, uint64(22), st.Groups, "the held group, then the three queued appends in one")
+	assert.Equal(t, uint64(21), st.Direct, "the queued appends were committed by the writer goroutine")
+	assert.Equal(t, int64(0), s.queued.Load(), "calls left queued")
+	all, err := s.ReadAll(ctx, 1, 0)
+	require.NoError(t, err)
+	require.Len(t, all, 27)
+	assert.Equal(t, "customer-A", all[20].Stream, "the held append comes first")
+	for i, e := range all {
+		assert.Equal(t, uint64(i+1), e.Position)
+	}
+}
+
 func TestAppendsNeverSpanSegments(t *testing.T) {
 	s, err := Open(t.TempDir(), Options{SegmentBytes: 4 << 10})
 	require.NoError(t, err)
