@@ -25,6 +25,9 @@ type appendCall struct {
 
 	res eventstore.AppendResult
 	err error
+	// idem is the index entry of an append with an idempotency key, prepared by Append
+	// (prepareIdemEntry) for publish to complete.
+	idem idemEntry
 
 	// Writer scratch, valid during one group.
 	first        uint64      // position of its first event
@@ -84,6 +87,9 @@ func (s *Store) Append(ctx context.Context, req eventstore.AppendRequest) (event
 	}
 	c := callPool.Get().(*appendCall)
 	c.ctx, c.req, c.bytes = ctx, req, size
+	if req.IdempotencyKey != "" {
+		c.idem = prepareIdemEntry(len(req.Events), func(i int) string { return req.Events[i].EventID }, req.RequestHash)
+	}
 	s.sendMu.RLock()
 	if s.sendClosed {
 		s.sendMu.RUnlock()
@@ -560,7 +566,9 @@ func (s *Store) publish(accepted []*appendCall, chunks []chunk, locs []uint32, n
 				req.Stream, c.res.StreamVersion, c.firstVersion+uint64(n)-1)
 		}
 		if req.IdempotencyKey != "" {
-			s.idem[req.IdempotencyKey] = newIdemEntry(c.res, req.RequestHash) // keeps none of c.res's ids
+			e := c.idem // its ids and request hash are copies (prepareIdemEntry)
+			e.setResult(eventstore.AppendResult{Stream: c.res.Stream, StreamVersion: c.res.StreamVersion, Position: c.res.Position})
+			s.idem[req.IdempotencyKey] = e
 		}
 		events += n
 	}

@@ -25,17 +25,37 @@ const (
 
 // newIdemEntry makes the entry of an append's result; it keeps nothing of res's slices.
 func newIdemEntry(res eventstore.AppendResult, requestHash []byte) idemEntry {
-	e := idemEntry{result: res, requestHash: append([]byte(nil), requestHash...)}
-	packed := make([]byte, 0, uuidBytesLen*len(res.EventIDs))
-	for _, id := range res.EventIDs {
+	e := prepareIdemEntry(len(res.EventIDs), func(i int) string { return res.EventIDs[i] }, requestHash)
+	e.setResult(res)
+	return e
+}
+
+// prepareIdemEntry makes an entry's event ids (n, the i-th given by id) and request hash,
+// copies of them; setResult completes it. Append prepares it in the caller's goroutine, so
+// that the writer, which serialises every append, only sets the result (packing the ids of a
+// batch of 1,000 events was a fifth of the writer's CPU in a bulk import).
+func prepareIdemEntry(n int, id func(i int) string, requestHash []byte) idemEntry {
+	e := idemEntry{requestHash: append([]byte(nil), requestHash...)}
+	packed := make([]byte, 0, uuidBytesLen*n)
+	for i := range n {
 		var ok bool
-		if packed, ok = appendUUID(packed, id); !ok {
-			e.result.EventIDs = append([]string(nil), res.EventIDs...)
+		if packed, ok = appendUUID(packed, id(i)); !ok {
+			e.result.EventIDs = make([]string, n)
+			for i := range n {
+				e.result.EventIDs[i] = id(i)
+			}
 			return e
 		}
 	}
-	e.result.EventIDs, e.packed = nil, packed
+	e.packed = packed
 	return e
+}
+
+// setResult sets the result the entry answers with, but for its event ids (prepared).
+func (e *idemEntry) setResult(res eventstore.AppendResult) {
+	ids := e.result.EventIDs
+	e.result = res
+	e.result.EventIDs = ids
 }
 
 // appendResult returns the stored result with its event ids, a copy the caller owns.

@@ -85,3 +85,48 @@ func BenchmarkIndexBytesPerEvent(b *testing.B) {
 		require.NoError(b, s.Close())
 	}
 }
+
+// Goal: Append prepares an append's index entry before the writer takes it (the event ids
+// packed, or kept as strings), and a retry with its key answers exactly the first result,
+// whatever the ids' form. Method: the same keyed append made twice, with canonical UUIDs and
+// with ids that are not, and the entry also read back after a reopen (the checkpoint).
+func TestAppendPreparesItsIndexEntry(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, Options{})
+	require.NoError(t, err)
+	ctx := context.Background()
+	hash := []byte(strings.Repeat("h", requestHashBytesLen))
+	firsts := map[string]eventstore.AppendResult{}
+	for _, tc := range []struct{ key, id string }{{"k-uuid", ""}, {"k-plain", "evt-%d"}} {
+		events := storetest.Events("customer-"+tc.key, 3)
+		if tc.id != "" {
+			for i := range events {
+				events[i].EventID = fmt.Sprintf(tc.id, i)
+			}
+		}
+		req := eventstore.AppendRequest{Stream: "customer-" + tc.key, ExpectedVersion: 0, IdempotencyKey: tc.key, RequestHash: hash, Events: events}
+		first, err := s.Append(ctx, req)
+		require.NoError(t, err)
+		require.Len(t, first.EventIDs, 3)
+		assert.Equal(t, events[2].EventID, first.EventIDs[2])
+		assert.Equal(t, tc.id == "", s.idem[tc.key].packed != nil, "%s: ids packed", tc.key)
+		req.Events = storetest.Events("customer-"+tc.key, 3) // a retry carries fresh ids
+		again, err := s.Append(ctx, req)
+		require.NoError(t, err)
+		assert.True(t, again.Replayed)
+		again.Replayed = false
+		assert.Equal(t, first, again, "%s: the retry's answer", tc.key)
+		firsts[tc.key] = first
+	}
+	require.NoError(t, s.Close())
+	s, err = Open(dir, Options{})
+	require.NoError(t, err)
+	defer s.Close()
+	for key, first := range firsts {
+		got, h, found, err := s.LookupIdempotency(ctx, key)
+		require.NoError(t, err)
+		require.True(t, found)
+		assert.Equal(t, first, got, "%s after a reopen", key)
+		assert.Equal(t, hash, h)
+	}
+}
