@@ -17,8 +17,10 @@
 // Durability: one writer at a time commits the appends waiting for it as a group, with one
 // write and one fdatasync: the writer goroutine, or a lone caller that finds it idle and
 // nothing queued, in the caller's own goroutine (a hand-off costs a single writer a fifth
-// of its rate). An append is acknowledged only after the fdatasync of the write that holds
-// it, and readers see only acknowledged events. A failed write or fdatasync is
+// of its rate). A large group with calls queued behind it is handed to a syncer goroutine,
+// which syncs, publishes and answers it while the writer writes the next one (pipelined
+// commit, append.go). An append is acknowledged only after the fdatasync of the write that
+// holds it, and readers see only acknowledged events, in position order. A failed write or fdatasync is
 // never retried: the store becomes failed (eventstore.ErrFailed) until it is reopened, which
 // re-reads the disk. Segments are fallocated and the writer zeroes ahead of its small writes
 // (the measurements behind this are in store.go).

@@ -126,6 +126,14 @@ type Store struct {
 	lastGroupCalls atomic.Int32
 	w              writer // guarded by writing
 	writerDone     chan struct{}
+	// The pipelined commit (append.go): groups written and handed to the syncer, how many are
+	// in flight (handed over and not yet answered), flights to reuse, the syncer's end.
+	flights     chan *flight
+	inflight    atomic.Int64
+	freeFlights chan *flight
+	syncerDone  chan struct{}
+	// forcePipeline hands every written group to the syncer (tests of the pipelined commit).
+	forcePipeline bool
 
 	// The committed index, written by the writer (under mu) after each fdatasync and read
 	// by everyone. Only acknowledged events are in it.
@@ -244,7 +252,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		recordedAtNanos: res.recordedAtNanos,
 		hasher:          sha256.New(),
 		pendingVersions: make(map[string]uint64),
-		pendingKeys:     make(map[string]*appendCall),
+		pendingKeys:     make(map[string]pendingKey),
 	}
 	if n := len(s.segs); n > 0 {
 		// The last segment goes on to its own size, or to SegmentBytes if it is shorter
@@ -255,12 +263,16 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	s.reqs = make(chan *appendCall, appendQueueMax)
 	s.writerDone = make(chan struct{})
+	s.flights = make(chan *flight, flightsMax)
+	s.freeFlights = make(chan *flight, flightsMax+2)
+	s.syncerDone = make(chan struct{})
 	s.spareWant = make(chan struct{}, 1)
 	s.spareReady = make(chan spare, 1)
 	s.wg.Add(1)
 	go s.runPreparer() // ends when stop is closed (Close)
 	s.spareWant <- struct{}{}
 	go s.runWriter() // ends when reqs is closed (Close); Close waits on writerDone
+	go s.runSyncer() // ends when runWriter closes flights; Close waits on syncerDone
 	return s, nil
 }
 
@@ -344,6 +356,7 @@ func (s *Store) Close() error {
 			close(s.reqs)
 			s.sendMu.Unlock()
 			<-s.writerDone
+			<-s.syncerDone
 			// The log is complete up to the head: save the recovery state so that the
 			// next Open scans only what is appended after it. A failed store saves
 			// nothing (its files may be in doubt); a failure here costs the next Open a

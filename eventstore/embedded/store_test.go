@@ -166,6 +166,108 @@ func TestLoneAppendsCommitDirectly(t *testing.T) {
 	}
 }
 
+// Goal: with the pipelined commit, the writer writes the next group while the previous one
+// syncs, readers still see only durable groups, in order, and a retry of an append still in
+// flight answers its result once it is published. Method: every group is handed to the
+// syncer (forcePipeline); the fault layer holds group 1's fdatasync while group 2 (another
+// stream) is written and a retry of group 1's keyed append arrives; nothing may be visible
+// or answered until the release; then all are, in order, and the log verifies.
+func TestPipelinedCommit(t *testing.T) {
+	ffs := &faultFS{}
+	dir := t.TempDir()
+	s, err := Open(dir, Options{FS: ffs})
+	require.NoError(t, err)
+	s.forcePipeline = true // before any append: the writer reads it
+	ctx := context.Background()
+	hash := storetest.RequestHash(`{"batch":1}`)
+	reqA := eventstore.AppendRequest{Stream: "customer-A", ExpectedVersion: 0, IdempotencyKey: "batch-1", RequestHash: hash,
+		Events: storetest.Events("customer-A", 3)}
+
+	entered, release := make(chan struct{}), make(chan struct{})
+	ffs.holdSync(entered, release)
+	type answer struct {
+		res eventstore.AppendResult
+		err error
+	}
+	answers := make(chan answer, 3)
+	appendAsync := func(req eventstore.AppendRequest) {
+		go func() { // ends when its append is answered, after release
+			res, err := s.Append(ctx, req)
+			answers <- answer{res, err}
+		}()
+	}
+	appendAsync(reqA)
+	select {
+	case <-entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("waited 10s for group 1's fdatasync to start")
+	}
+	written := s.Stats().Bytes
+	appendAsync(eventstore.AppendRequest{Stream: "customer-B", ExpectedVersion: 0, Events: storetest.Events("customer-B", 2)})
+	deadline := time.Now().Add(10 * time.Second)
+	for s.Stats().Bytes == written {
+		require.True(t, time.Now().Before(deadline), "waited 10s for group 2 to be written while group 1 syncs")
+		time.Sleep(time.Millisecond)
+	}
+	retry := reqA
+	retry.Events = storetest.Events("customer-A", 3) // a retry carries fresh event ids
+	appendAsync(retry)
+	time.Sleep(20 * time.Millisecond) // let the retry reach the writer
+	head, err := s.Head(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(0), head.Position, "head while group 1 syncs")
+	all, err := s.ReadAll(ctx, 1, 0)
+	require.NoError(t, err)
+	assert.Empty(t, all, "events readable while group 1 syncs")
+	select {
+	case a := <-answers:
+		t.Fatalf("an append answered while group 1 syncs: %+v", a)
+	default:
+	}
+
+	close(release)
+	var got []answer
+	for range 3 {
+		select {
+		case a := <-answers:
+			require.NoError(t, a.err)
+			got = append(got, a)
+		case <-time.After(10 * time.Second):
+			t.Fatal("waited 10s for the answers after the release")
+		}
+	}
+	byStream := map[string][]eventstore.AppendResult{}
+	for _, a := range got {
+		byStream[a.res.Stream] = append(byStream[a.res.Stream], a.res)
+	}
+	require.Len(t, byStream["customer-A"], 2)
+	require.Len(t, byStream["customer-B"], 1)
+	a1, a2 := byStream["customer-A"][0], byStream["customer-A"][1]
+	if a1.Replayed {
+		a1, a2 = a2, a1
+	}
+	assert.False(t, a1.Replayed)
+	assert.True(t, a2.Replayed, "the retry of the append in flight")
+	a2.Replayed = false
+	assert.Equal(t, a1, a2, "the retry answers the first result")
+	assert.Equal(t, uint64(3), a1.Position, "group 1 first")
+	assert.Equal(t, uint64(5), byStream["customer-B"][0].Position, "group 2 after it")
+	all, err = s.ReadAll(ctx, 1, 0)
+	require.NoError(t, err)
+	require.Len(t, all, 5)
+	for i, e := range all {
+		assert.Equal(t, uint64(i+1), e.Position)
+	}
+	st := s.Stats()
+	assert.Equal(t, uint64(2), st.Groups, "groups published")
+	assert.Equal(t, uint64(2), st.Appends)
+	assert.Equal(t, uint64(1), st.Replays)
+	require.NoError(t, s.Close())
+	rep, err := Verify(ctx, dir, nil)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(5), rep.Head.Position, "verified head")
+}
+
 func TestAppendsNeverSpanSegments(t *testing.T) {
 	s, err := Open(t.TempDir(), Options{SegmentBytes: 4 << 10})
 	require.NoError(t, err)
