@@ -304,9 +304,10 @@ type flight struct {
 	group    []*appendCall
 	accepted []*appendCall
 	chunks   []chunk
-	locs     []uint32 // offset of each record of the group in its segment
-	next     uint64   // position after its last event
-	hash     domain.Hash
+	locs     []uint32    // offset of each record of the group in its segment
+	next     uint64      // position after its last event
+	hash     domain.Hash // of its last event
+	prev     domain.Hash // the hash its first event links to
 	bytes    int
 }
 
@@ -417,11 +418,15 @@ func (s *Store) writtenLater(fs []*flight, f *flight, j int) bool {
 	return false
 }
 
-// refuse sets err as the answer of every accepted call of f (whose write is not durable).
+// refuse sets err as the answer of every call of f that its write would have answered: the
+// accepted ones, and the replays of them within f (same key and hash), none durable. Replays
+// of published appends keep their answer.
 func (s *Store) refuse(f *flight, err error) {
-	for _, c := range f.accepted {
-		c.res = eventstore.AppendResult{}
-		c.err = fmt.Errorf("append to %q: %w", c.req.Stream, err)
+	for _, c := range f.group {
+		if c.err == nil && !c.res.Replayed {
+			c.res, c.replayOf = eventstore.AppendResult{}, nil
+			c.err = fmt.Errorf("append to %q: %w", c.req.Stream, err)
+		}
 	}
 }
 
@@ -526,6 +531,9 @@ func (s *Store) admit(c *appendCall, next, seq uint64) error {
 			s.waitFlights()
 			delete(w.pendingKeys, key)
 			ok = false
+			if err := s.Failed(); err != nil { // that flight, or another, failed
+				return fmt.Errorf("append to %q: %w", req.Stream, err)
+			}
 		}
 		s.mu.RLock() // the syncer publishes while groups are in flight
 		e, found := s.idem[key]
@@ -596,6 +604,11 @@ func (s *Store) writeGroup(f *flight) error {
 	w := &s.w
 	accepted := f.accepted
 	if s.inflight.Load() == 0 {
+		// A flight that failed left the writer past the head: write nothing. (The syncer
+		// fails the store before it counts the flight out, so this sees the failure.)
+		if err := s.Failed(); err != nil {
+			return err
+		}
 		// The chain continues from the committed head (no mu: nothing is being published).
 		if w.prev != s.head.Hash || w.next != s.head.Position+1 {
 			broken("writer at %d after %s, head %d %s",
@@ -603,6 +616,7 @@ func (s *Store) writeGroup(f *flight) error {
 		}
 	}
 	at := s.recordedAt()
+	f.prev = w.prev
 	buf, chunks, locs := w.buf[:0], f.chunks[:0], f.locs[:0]
 	prev, pos := w.prev, w.next
 	segOff, segCap := w.off, int64(0) // no segment yet: nothing fits, the first call opens one
@@ -722,6 +736,9 @@ func (s *Store) publish(f *flight) {
 	accepted, chunks, locs, next, hash := f.accepted, f.chunks, f.locs, f.next, f.hash
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if f.prev != s.head.Hash { // every group, pipelined or not, continues the published chain
+		broken("group linking to %s published after head %d %s", f.prev, s.head.Position, s.head.Hash)
+	}
 	oldHead := s.head.Position
 	li := 0
 	for _, ch := range chunks {

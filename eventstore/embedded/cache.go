@@ -38,9 +38,10 @@ type cacheDropper interface {
 	DropCache(off, n int64) error
 }
 
-// noteDurable records that seg is durable up to end (the writer's chunk, synced). The
-// writer calls it for each chunk of a group, and dropBehind once the group is answered, so
-// that the drops never delay an acknowledgement. Writer-only.
+// noteDurable records that seg is durable up to end (a chunk, synced). Whoever syncs (the
+// writer, or the syncer while a group is in flight: append.go) calls it for each chunk of a
+// group, and dropBehind once the group is answered, so that the drops never delay an
+// acknowledgement. Only by whoever syncs.
 func (s *Store) noteDurable(seg *segment, end int64) {
 	if s.keepCache {
 		return
@@ -57,8 +58,8 @@ func (s *Store) noteDurable(seg *segment, end int64) {
 // dropBehind drops from the page cache the pages of the newest segment the writer wrote
 // that lie more than cacheKeepBytes behind its durable end, once at least
 // cacheDropStepBytes more can go, and the whole durable part of each earlier segment once
-// the log is cacheKeepBytes past it; at most cacheDropPassBytesMax a pass. Writer-only. A
-// failure is harmless (the pages stay cached): it is logged and dropping stops.
+// the log is cacheKeepBytes past it; at most cacheDropPassBytesMax a pass. Only by whoever
+// syncs. A failure is harmless (the pages stay cached): it is logged and dropping stops.
 func (s *Store) dropBehind() {
 	w := &s.w
 	if s.keepCache || len(w.cached) == 0 {

@@ -25,7 +25,7 @@
 // re-reads the disk. Segments are fallocated and the writer zeroes ahead of its small writes
 // (the measurements behind this are in store.go).
 //
-// Once a group is durable, the writer drops the segment's pages more than 16 MiB behind the
+// Once a group is durable, the store drops the segment's pages more than 16 MiB behind the
 // end of the log from the page cache (posix_fadvise DONTNEED), so that new writes reuse pages
 // the kernel has just freed rather than take new ones (cache.go; Options.KeepWrittenInCache
 // keeps them).

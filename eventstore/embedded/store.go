@@ -83,10 +83,10 @@ type Stats struct {
 	Replays  uint64 // appends answered with an earlier result for their idempotency key
 	Rejected uint64 // appends refused: wrong version, key reused, invalid, cancelled, failed
 	Events   uint64 // events appended
-	Groups   uint64 // group commits that wrote something
+	Groups   uint64 // groups written, synced and published (a group all refused, or failed, is not one)
 	// Direct is the groups (written or all refused) an Append committed in its own goroutine,
 	// having found the writer idle and nothing queued; the writer goroutine committed the
-	// others.
+	// others. A direct group may still be synced by the syncer (pipelined commit).
 	Direct uint64
 	Syncs  uint64 // fdatasync calls on segments
 	Bytes  uint64 // record bytes written to segments
@@ -107,7 +107,8 @@ type Store struct {
 	segBytes int64
 	readOnly bool
 	// keepCache: the writer leaves written pages in the page cache (Options.KeepWrittenInCache,
-	// or after a failed drop). Writer-owned after Open.
+	// or after a failed drop). Owned, after Open, by whoever syncs: the writer, or the syncer
+	// while a group is in flight (append.go).
 	keepCache bool
 	lock      *os.File
 	recovery  Recovery
@@ -177,8 +178,8 @@ type segment struct {
 	offsets  []uint32 // offsets[i] is the record of position first+i
 	end      int64    // end of the last committed record
 	zeroedTo int64    // the writer has written zeros up to here (see zeroAhead); writer-owned
-	// droppedTo: the writer dropped the pages before it from the page cache (dropBehind);
-	// writer-owned.
+	// droppedTo: the pages before it were dropped from the page cache (dropBehind); owned by
+	// whoever syncs, as keepCache.
 	droppedTo int64
 }
 
@@ -536,8 +537,8 @@ func (s *Store) createSegment(first uint64) (*segment, error) {
 	return seg, nil
 }
 
-// streamVersion is the committed version of stream. The writer calls it without mu: it is
-// the index's only writer.
+// streamVersion is the committed version of stream. The caller holds mu (the syncer may be
+// publishing).
 func (s *Store) streamVersion(stream string) uint64 {
 	if si, ok := s.streams[stream]; ok {
 		return uint64(len(si.positions))
