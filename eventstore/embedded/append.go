@@ -377,7 +377,7 @@ func (s *Store) syncFlights(fs []*flight) {
 	for i, f := range fs {
 		for j := range f.chunks {
 			ch := &f.chunks[j]
-			if s.writtenLater(fs[i:], f, j) {
+			if writtenLater(fs[i:], j) {
 				continue // a later chunk of the same segment is synced, and covers it
 			}
 			err := ch.seg.f.Datasync()
@@ -400,10 +400,10 @@ func (s *Store) syncFlights(fs []*flight) {
 	}
 }
 
-// writtenLater reports whether a chunk after f.chunks[j] (in f, or in a flight after it in
-// fs, which starts with f) wrote to the same segment.
-func (s *Store) writtenLater(fs []*flight, f *flight, j int) bool {
-	seg := f.chunks[j].seg
+// writtenLater reports whether a chunk after fs[0].chunks[j] (in fs[0], or in a flight after
+// it) wrote to the same segment.
+func writtenLater(fs []*flight, j int) bool {
+	seg := fs[0].chunks[j].seg
 	for i, g := range fs {
 		from := 0
 		if i == 0 {

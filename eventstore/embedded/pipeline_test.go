@@ -20,9 +20,62 @@ import (
 // Tests of the pipelined commit's failure paths, Close and load (append.go). The first
 // three reproduce defects a review of the change found.
 
-type pipeAnswer struct {
+// appended is the outcome of an append made in the background (appendAsync).
+type appended struct {
 	res eventstore.AppendResult
 	err error
+}
+
+// appendAsync makes req on s in a goroutine (which ends once it is answered) and sends its
+// outcome on out.
+func appendAsync(s *Store, req eventstore.AppendRequest, out chan<- appended) {
+	go func() {
+		res, err := s.Append(context.Background(), req)
+		out <- appended{res, err}
+	}()
+}
+
+// holdSync makes the next fdatasync of a segment wait, starts req in the background, and
+// returns once that fdatasync has started (10 s at most): close release to let it go on; req's
+// outcome arrives on held.
+func holdSync(t *testing.T, ffs *faultFS, s *Store, req eventstore.AppendRequest) (release chan struct{}, held <-chan appended) {
+	t.Helper()
+	entered, release := make(chan struct{}), make(chan struct{})
+	ffs.holdSync(entered, release)
+	out := make(chan appended, 1)
+	appendAsync(s, req, out)
+	select {
+	case <-entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("waited 10s for the held fdatasync to start")
+	}
+	return release, out
+}
+
+// waitFor polls cond until it holds, failing the test after 10 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		require.True(t, time.Now().Before(deadline), "waited 10s for %s", what)
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// keyedTwice starts the same keyed append twice (a request and its retry); their outcomes
+// arrive on the returned channel.
+func keyedTwice(s *Store) <-chan appended {
+	out := make(chan appended, 2)
+	for range 2 {
+		appendAsync(s, eventstore.AppendRequest{Stream: "customer-A", ExpectedVersion: eventstore.AnyVersion,
+			IdempotencyKey: "k1", RequestHash: storetest.RequestHash(`{"k":1}`), Events: storetest.Events("customer-A", 3)}, out)
+	}
+	return out
+}
+
+// heldReq is an append whose fdatasync the tests hold.
+func heldReq() eventstore.AppendRequest {
+	return eventstore.AppendRequest{Stream: "customer-X", ExpectedVersion: 0, Events: storetest.Events("customer-X", 1)}
 }
 
 // Goal: when a group's write or fdatasync fails, no call of it is acknowledged, a retry with
@@ -45,29 +98,11 @@ func TestFailedGroupRefusesItsReplays(t *testing.T) {
 			require.NoError(t, err)
 			s.forcePipeline = tc.pipeline
 			defer s.Close()
-			ctx := context.Background()
-			entered, release := make(chan struct{}), make(chan struct{})
-			ffs.holdSync(entered, release)
-			held := make(chan error, 1)
-			go func() {
-				_, err := s.Append(ctx, eventstore.AppendRequest{Stream: "customer-X", ExpectedVersion: 0, Events: storetest.Events("customer-X", 1)})
-				held <- err
-			}()
-			<-entered
-			hash := storetest.RequestHash(`{"k":1}`)
-			answers := make(chan pipeAnswer, 2)
-			for range 2 {
-				go func() {
-					res, err := s.Append(ctx, eventstore.AppendRequest{Stream: "customer-A", ExpectedVersion: eventstore.AnyVersion,
-						IdempotencyKey: "k1", RequestHash: hash, Events: storetest.Events("customer-A", 3)})
-					answers <- pipeAnswer{res, err}
-				}()
-			}
-			deadline := time.Now().Add(10 * time.Second)
-			for s.queued.Load() < 2 && !(tc.pipeline && s.inflight.Load() >= 2) {
-				require.True(t, time.Now().Before(deadline))
-				time.Sleep(time.Millisecond)
-			}
+			release, held := holdSync(t, ffs, s, heldReq())
+			answers := keyedTwice(s)
+			waitFor(t, "the two appends to queue or fly", func() bool {
+				return s.queued.Load() >= 2 || (tc.pipeline && s.inflight.Load() >= 2)
+			})
 			time.Sleep(20 * time.Millisecond)
 			tc.arm(ffs)
 			close(release)
@@ -93,28 +128,18 @@ func TestRetryOfAFailingFlightIsRefused(t *testing.T) {
 	require.NoError(t, err)
 	s.forcePipeline = true
 	defer s.Close()
-	ctx := context.Background()
-	hash := storetest.RequestHash(`{"k":1}`)
-	req := eventstore.AppendRequest{Stream: "customer-A", ExpectedVersion: eventstore.AnyVersion, IdempotencyKey: "k1", RequestHash: hash,
-		Events: storetest.Events("customer-A", 3)}
-	entered, release := make(chan struct{}), make(chan struct{})
-	ffs.holdSync(entered, release)
-	answers := make(chan pipeAnswer, 2)
-	send := func(r eventstore.AppendRequest) {
-		go func() { res, err := s.Append(ctx, r); answers <- pipeAnswer{res, err} }()
-	}
-	send(req)
-	<-entered
+	req := eventstore.AppendRequest{Stream: "customer-A", ExpectedVersion: eventstore.AnyVersion, IdempotencyKey: "k1",
+		RequestHash: storetest.RequestHash(`{"k":1}`), Events: storetest.Events("customer-A", 3)}
+	release, first := holdSync(t, ffs, s, req)
 	retry := req
 	retry.Events = storetest.Events("customer-A", 3)
-	send(retry)
+	again := make(chan appended, 1)
+	appendAsync(s, retry, again)
 	time.Sleep(20 * time.Millisecond) // the writer is now in waitFlights
 	ffs.armSync(syscall.EIO)
 	close(release)
-	for range 2 {
-		a := <-answers
-		require.ErrorIs(t, a.err, eventstore.ErrFailed)
-	}
+	require.ErrorIs(t, (<-first).err, eventstore.ErrFailed)
+	require.ErrorIs(t, (<-again).err, eventstore.ErrFailed)
 }
 
 // Goal: as TestFailedGroupRefusesItsReplays, the group's own fdatasync failing when the
@@ -124,33 +149,13 @@ func TestFailedSyncRefusesItsReplays(t *testing.T) {
 	s, err := Open(t.TempDir(), Options{FS: ffs})
 	require.NoError(t, err)
 	defer s.Close()
-	ctx := context.Background()
-	entered, release := make(chan struct{}), make(chan struct{})
-	ffs.holdSync(entered, release)
-	held := make(chan error, 1)
-	go func() {
-		_, err := s.Append(ctx, eventstore.AppendRequest{Stream: "customer-X", ExpectedVersion: 0, Events: storetest.Events("customer-X", 1)})
-		held <- err
-	}()
-	<-entered
-	hash := storetest.RequestHash(`{"k":1}`)
-	answers := make(chan pipeAnswer, 2)
-	for range 2 {
-		go func() {
-			res, err := s.Append(ctx, eventstore.AppendRequest{Stream: "customer-A", ExpectedVersion: eventstore.AnyVersion,
-				IdempotencyKey: "k1", RequestHash: hash, Events: storetest.Events("customer-A", 3)})
-			answers <- pipeAnswer{res, err}
-		}()
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for s.queued.Load() < 2 {
-		require.True(t, time.Now().Before(deadline), "waited 10s for the two appends to queue behind the held sync")
-		time.Sleep(time.Millisecond)
-	}
+	release, held := holdSync(t, ffs, s, heldReq())
+	answers := keyedTwice(s)
+	waitFor(t, "the two appends to queue behind the held sync", func() bool { return s.queued.Load() >= 2 })
 	entered2, release2 := make(chan struct{}), make(chan struct{})
 	ffs.holdSync(entered2, release2)
 	close(release)
-	require.NoError(t, <-held)
+	require.NoError(t, (<-held).err)
 	<-entered2
 	ffs.armSync(syscall.EIO)
 	close(release2)

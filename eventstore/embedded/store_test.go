@@ -53,18 +53,7 @@ func TestReadersWaitForTheSync(t *testing.T) {
 	sub, err := s.Subscribe(ctx, before.Position+1)
 	require.NoError(t, err)
 
-	entered, release := make(chan struct{}), make(chan struct{})
-	ffs.holdSync(entered, release)
-	done := make(chan error, 1)
-	go func() { // ends when its append is answered, after release
-		_, err := s.Append(ctx, eventstore.AppendRequest{Stream: "customer-A", ExpectedVersion: 2, Events: storetest.Events("customer-A", 3)})
-		done <- err
-	}()
-	select {
-	case <-entered:
-	case <-time.After(10 * time.Second):
-		t.Fatal("waited 10s for the group's fdatasync to start")
-	}
+	release, done := holdSync(t, ffs, s, eventstore.AppendRequest{Stream: "customer-A", ExpectedVersion: 2, Events: storetest.Events("customer-A", 3)})
 	head, err := s.Head(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, before, head, "head during the fdatasync")
@@ -80,14 +69,14 @@ func TestReadersWaitForTheSync(t *testing.T) {
 	default:
 	}
 	select {
-	case err := <-done:
-		t.Fatalf("append answered during its fdatasync: %v", err)
+	case a := <-done:
+		t.Fatalf("append answered during its fdatasync: %v", a.err)
 	default:
 	}
 	close(release)
 	select {
-	case err := <-done:
-		require.NoError(t, err)
+	case a := <-done:
+		require.NoError(t, a.err)
 	case <-time.After(10 * time.Second):
 		t.Fatal("waited 10s for the append after its fdatasync")
 	}
@@ -122,36 +111,18 @@ func TestLoneAppendsCommitDirectly(t *testing.T) {
 	assert.Equal(t, uint64(20), st.Groups, "groups of sequential appends")
 	assert.Equal(t, uint64(20), st.Direct, "sequential appends committed by their callers")
 
-	entered, release := make(chan struct{}), make(chan struct{})
-	ffs.holdSync(entered, release)
-	held := make(chan error, 1)
-	go func() { // ends when its append is answered, after release
-		_, err := s.Append(ctx, eventstore.AppendRequest{Stream: "customer-A", ExpectedVersion: 20, Events: storetest.Events("customer-A", 1)})
-		held <- err
-	}()
-	select {
-	case <-entered:
-	case <-time.After(10 * time.Second):
-		t.Fatal("waited 10s for the held group's fdatasync to start")
-	}
-	queued := make(chan error, 3)
+	release, held := holdSync(t, ffs, s, eventstore.AppendRequest{Stream: "customer-A", ExpectedVersion: 20, Events: storetest.Events("customer-A", 1)})
+	queued := make(chan appended, 3)
 	for _, st := range []string{"customer-B", "customer-C", "customer-D"} {
-		go func() { // ends when its append is answered, after release
-			_, err := s.Append(ctx, eventstore.AppendRequest{Stream: st, ExpectedVersion: 0, Events: storetest.Events(st, 2)})
-			queued <- err
-		}()
+		appendAsync(s, eventstore.AppendRequest{Stream: st, ExpectedVersion: 0, Events: storetest.Events(st, 2)}, queued)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for s.queued.Load() < 3 {
-		require.True(t, time.Now().Before(deadline), "waited 10s for three appends to queue; %d queued", s.queued.Load())
-		time.Sleep(time.Millisecond)
-	}
+	waitFor(t, "three appends to queue", func() bool { return s.queued.Load() >= 3 })
 	assert.Equal(t, uint64(21), s.Stats().Direct, "direct groups while the writer is held")
 	assert.Equal(t, uint64(20), s.Stats().Groups, "groups committed while the writer is held")
 	close(release)
-	require.NoError(t, <-held)
+	require.NoError(t, (<-held).err)
 	for range 3 {
-		require.NoError(t, <-queued)
+		require.NoError(t, (<-queued).err)
 	}
 	st = s.Stats()
 	assert.Equal(t, uint64(22), st.Groups, "the held group, then the three queued appends in one")
@@ -183,35 +154,14 @@ func TestPipelinedCommit(t *testing.T) {
 	reqA := eventstore.AppendRequest{Stream: "customer-A", ExpectedVersion: 0, IdempotencyKey: "batch-1", RequestHash: hash,
 		Events: storetest.Events("customer-A", 3)}
 
-	entered, release := make(chan struct{}), make(chan struct{})
-	ffs.holdSync(entered, release)
-	type answer struct {
-		res eventstore.AppendResult
-		err error
-	}
-	answers := make(chan answer, 3)
-	appendAsync := func(req eventstore.AppendRequest) {
-		go func() { // ends when its append is answered, after release
-			res, err := s.Append(ctx, req)
-			answers <- answer{res, err}
-		}()
-	}
-	appendAsync(reqA)
-	select {
-	case <-entered:
-	case <-time.After(10 * time.Second):
-		t.Fatal("waited 10s for group 1's fdatasync to start")
-	}
+	release, held := holdSync(t, ffs, s, reqA)
 	written := s.Stats().Bytes
-	appendAsync(eventstore.AppendRequest{Stream: "customer-B", ExpectedVersion: 0, Events: storetest.Events("customer-B", 2)})
-	deadline := time.Now().Add(10 * time.Second)
-	for s.Stats().Bytes == written {
-		require.True(t, time.Now().Before(deadline), "waited 10s for group 2 to be written while group 1 syncs")
-		time.Sleep(time.Millisecond)
-	}
+	answers := make(chan appended, 2)
+	appendAsync(s, eventstore.AppendRequest{Stream: "customer-B", ExpectedVersion: 0, Events: storetest.Events("customer-B", 2)}, answers)
+	waitFor(t, "group 2 to be written while group 1 syncs", func() bool { return s.Stats().Bytes != written })
 	retry := reqA
 	retry.Events = storetest.Events("customer-A", 3) // a retry carries fresh event ids
-	appendAsync(retry)
+	appendAsync(s, retry, answers)
 	time.Sleep(20 * time.Millisecond) // let the retry reach the writer
 	head, err := s.Head(ctx)
 	require.NoError(t, err)
@@ -220,15 +170,20 @@ func TestPipelinedCommit(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, all, "events readable while group 1 syncs")
 	select {
+	case a := <-held:
+		t.Fatalf("group 1 answered while it syncs: %+v", a)
 	case a := <-answers:
 		t.Fatalf("an append answered while group 1 syncs: %+v", a)
 	default:
 	}
 
 	close(release)
-	var got []answer
+	var got []appended
 	for range 3 {
 		select {
+		case a := <-held:
+			require.NoError(t, a.err)
+			got = append(got, a)
 		case a := <-answers:
 			require.NoError(t, a.err)
 			got = append(got, a)
